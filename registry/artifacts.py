@@ -1,0 +1,198 @@
+"""Artifact files: safe paths, content-addressed blobs written with streaming hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+
+from registry.models import Blob, blob_storage_name
+from registry.storage import artifact_storage
+
+CHUNK_SIZE = 1024 * 1024
+MAX_PATH_LENGTH = 1024
+
+
+def normalise_path(raw: str) -> str:
+    """Return a clean relative POSIX path for an artifact, or raise ValidationError.
+
+    Rejects anything that could escape the version's directory or mean different files on
+    different systems: NUL and control characters, backslashes, absolute paths, drive
+    letters, and '..' segments. Collapses './' and repeated slashes; NFC-normalises Unicode.
+    """
+    path = unicodedata.normalize("NFC", raw or "").strip()
+    if not path:
+        raise ValidationError("artifact path must not be empty", code="empty")
+    # Cc: NUL and every C0/C1 control; Cf: invisible format characters such as the
+    # right-to-left override, which can make one path look like another.
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in path):
+        raise ValidationError(
+            "artifact path must not contain NUL or control characters", code="control"
+        )
+    if "\\" in path:
+        raise ValidationError(
+            f"artifact path {path!r} must use '/' separators, not backslashes", code="backslash"
+        )
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise ValidationError(f"artifact path {path!r} must be relative", code="absolute")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if any(part == ".." for part in parts):
+        raise ValidationError(
+            f"artifact path {path!r} must not contain '..' segments", code="escape"
+        )
+    if not parts:
+        raise ValidationError(f"artifact path {path!r} names no file", code="empty")
+    clean = posixpath.join(*parts)
+    if len(clean) > MAX_PATH_LENGTH:
+        raise ValidationError(
+            f"artifact path is longer than {MAX_PATH_LENGTH} characters", code="too_long"
+        )
+    return clean
+
+
+def check_size(path: str, size: int) -> None:
+    limit = settings.MODELGATE_MAX_ARTIFACT_BYTES
+    if size > limit:
+        raise ValidationError(
+            f"artifact {path!r} is {size:,} bytes, over the limit of {limit:,} bytes "
+            "(MODELGATE_MAX_ARTIFACT_BYTES)",
+            code="too_large",
+        )
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    """An upload written to a private temporary object, hashed on the way in."""
+
+    sha256: str
+    size: int
+    temp_name: str
+
+
+class _HashingReader:
+    """Wraps a stream: hashes and counts what passes through, refuses bytes past the limit."""
+
+    def __init__(self, stream: IO[bytes], path: str) -> None:
+        self.stream, self.path = stream, path
+        self.digest, self.size = hashlib.sha256(), 0
+        self.limit = settings.MODELGATE_MAX_ARTIFACT_BYTES
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        if self.size > self.limit:
+            # Stop writing now; count the rest (without keeping it) to name the real size.
+            self.size += sum(len(c) for c in iter(lambda: self.stream.read(CHUNK_SIZE), b""))
+            check_size(self.path, self.size)
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if (offset, whence) != (0, 0):
+            raise OSError("an upload can only be re-read from its start")
+        self.digest, self.size = hashlib.sha256(), 0
+        return self.stream.seek(0)
+
+    def tell(self) -> int:
+        return self.size
+
+
+def hash_stream(stream: IO[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def stage_blob(stream: IO[bytes], path: str) -> StagedBlob:
+    """Copy an upload into a private temporary object, hashing it in the same single pass.
+
+    Memory stays constant whatever the size, and a stream over the size limit is cut off
+    as soon as it crosses it. Nothing another request can see is touched until
+    commit_blobs() runs inside the registering transaction.
+    """
+    stream.seek(0)
+    reader = _HashingReader(stream, path)
+    temp_name = f"uploads/{uuid.uuid4().hex}"
+    try:
+        temp_name = artifact_storage.save(temp_name, File(reader, name=temp_name))
+    except BaseException:
+        artifact_storage.delete(temp_name)
+        raise
+    return StagedBlob(reader.digest.hexdigest(), reader.size, temp_name)
+
+
+def commit_blobs(staged: list[StagedBlob]) -> None:
+    """Give staged uploads their content address; call inside the registering transaction.
+
+    Inserting the Blob rows first serialises concurrent writers of the same content (the
+    primary key makes a second inserter wait for the first transaction to end), so no two
+    requests ever decide about the same file at once. A file already at the address is
+    reused when its row was committed before, or when its bytes hash right (an earlier
+    crash after the copy); a torn file is replaced.
+    """
+    shas = {b.sha256: b for b in staged}
+    committed = set(Blob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
+    Blob.objects.bulk_create(
+        [Blob(sha256=b.sha256, size=b.size) for sha, b in shas.items() if sha not in committed],
+        ignore_conflicts=True,
+    )
+    for sha, blob in shas.items():
+        name = blob_storage_name(sha)
+        if artifact_storage.exists(name):
+            if sha in committed or _stored_digest(name) == sha:
+                continue
+            artifact_storage.delete(name)
+        _promote(blob.temp_name, name)
+
+
+def discard_staged(staged: list[StagedBlob]) -> None:
+    """Delete the temporary objects (those promoted are gone already)."""
+    for blob in staged:
+        if artifact_storage.exists(blob.temp_name):
+            artifact_storage.delete(blob.temp_name)
+
+
+def _promote(temp_name: str, name: str) -> None:
+    try:
+        source, target = artifact_storage.path(temp_name), artifact_storage.path(name)
+    except NotImplementedError:  # remote storage: copy, the temp is deleted afterwards
+        with artifact_storage.open(temp_name, "rb") as fh:
+            saved = artifact_storage.save(name, File(fh, name=name))
+        if saved != name:
+            raise RuntimeError(f"storage stored blob {name} as {saved}") from None
+        return
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.replace(source, target)  # atomic on one filesystem
+
+
+def _stored_digest(name: str) -> str:
+    with artifact_storage.open(name, "rb") as fh:
+        return hash_stream(fh)[0]
+
+
+def iter_blob(sha256: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+    """Yield a blob's bytes (optionally a range) in chunks, never holding the file in memory."""
+    with artifact_storage.open(blob_storage_name(sha256), "rb") as fh:
+        if start:
+            fh.seek(start)
+        remaining = length
+        while remaining is None or remaining > 0:
+            size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+            chunk = fh.read(size)
+            if not chunk:
+                break
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk

@@ -1,0 +1,202 @@
+"""Browser forms. They only turn form fields into the plain data the services validate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.permissions import contributable_teams
+from registry import versioning
+from registry.metadata import clean_tags, parse_requirements_text
+from registry.models import RegisteredModel, Stage, TaskType
+
+
+class BootstrapMixin:
+    """Bootstrap classes on every widget, and aria-invalid on fields with errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+            classes = field.widget.attrs.get("class", "")
+            field.widget.attrs["class"] = f"{css} {classes}".strip()
+
+    def full_clean(self) -> None:
+        super().full_clean()  # type: ignore[misc]
+        for name in self.errors:  # type: ignore[attr-defined]
+            if name in self.fields:  # type: ignore[attr-defined]
+                attrs = self.fields[name].widget.attrs  # type: ignore[attr-defined]
+                attrs["class"] += " is-invalid"
+                attrs["aria-invalid"] = "true"
+
+
+class ServiceErrorsMixin:
+    """Attach a service's ValidationError to the matching fields (or the form as a whole)."""
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        form: forms.Form = self  # type: ignore[assignment]
+        if not hasattr(exc, "error_dict"):
+            form.add_error(None, exc)
+            return
+        for field, errors in exc.message_dict.items():
+            target = self.SERVICE_FIELD_MAP.get(field, field)  # type: ignore[attr-defined]
+            form.add_error(target if target in form.fields else None, errors)
+            if target in form.fields:
+                widget_attrs = form.fields[target].widget.attrs
+                widget_attrs["class"] += " is-invalid"
+                widget_attrs["aria-invalid"] = "true"
+
+
+def parse_tag_lines(text: str) -> dict[str, str]:
+    """'key=value' (or a bare 'label') per line or comma-separated."""
+    tags: dict[str, str] = {}
+    for item in text.replace(",", "\n").splitlines():
+        if item.strip():
+            key, _, value = item.partition("=")
+            tags[key.strip()] = value.strip()
+    try:
+        return clean_tags(tags)
+    except ValidationError as exc:
+        raise ValidationError(exc.messages) from None
+
+
+class ModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
+    SERVICE_FIELD_MAP: dict[str, str] = {}
+
+    team = forms.ModelChoiceField(queryset=None, to_field_name="slug")  # type: ignore[arg-type]
+    name = forms.CharField(max_length=100, help_text="Letters, digits, '.', '_' and '-'.")
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}), required=False, help_text="Markdown."
+    )
+    task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.CLASSIFICATION)
+    framework = forms.CharField(
+        max_length=50, required=False, help_text="e.g. sklearn, pytorch, xgboost"
+    )
+    versioning_scheme = forms.ChoiceField(
+        choices=RegisteredModel._meta.get_field("versioning_scheme").choices,
+        help_text="semantic 1.4.2 · git abc123d · timestamp 20241219-143022 · "
+        "hybrid v1.2.3-20241219-abc123d",
+    )
+    tags = forms.CharField(required=False, help_text="key=value, one per line or comma-separated")
+
+    def __init__(self, user: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = contributable_teams(user)  # type: ignore[attr-defined]
+        self.fields["name"].validators = RegisteredModel._meta.get_field("name").validators
+
+    def clean_tags(self) -> dict[str, str]:
+        return parse_tag_lines(self.cleaned_data["tags"])
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+def _json_field(label: str, example: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "font-monospace", "placeholder": example}),
+    )
+
+
+class RegisterVersionForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
+    SERVICE_FIELD_MAP = {"environment": "requirements"}
+
+    version = forms.CharField(max_length=versioning.MAX_VERSION_LENGTH, required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Markdown."
+    )
+    files = MultipleFileField(required=False, help_text="Model files; stored by SHA-256.")
+    framework_version = forms.CharField(max_length=50, required=False)
+    metrics = _json_field(
+        "Metrics (JSON by split)",
+        '{"test": {"auc": 0.93, "p95_latency_ms": 41}, "validation": {...}}',
+    )
+    params = _json_field("Hyperparameters (JSON)", '{"learning_rate": 0.05, "max_depth": 8}')
+    signature = _json_field(
+        "Signature (JSON)",
+        '{"inputs": [{"name": "age", "type": "long"}], "outputs": [{"type": "double"}]}',
+    )
+    python = forms.CharField(label="Python version", max_length=20, required=False)
+    os = forms.CharField(label="Operating system", max_length=200, required=False)
+    hardware = forms.CharField(max_length=200, required=False, help_text="e.g. 1× A100 40GB")
+    requirements = forms.CharField(
+        label="Packages",
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "class": "font-monospace",
+                "placeholder": "numpy==1.26.4\nscikit-learn==1.5.0",
+            }
+        ),
+        help_text="requirements.txt or `pip freeze` output",
+    )
+    code_repository = forms.CharField(label="Repository", max_length=500, required=False)
+    code_commit = forms.CharField(label="Commit", max_length=64, required=False)
+    code_branch = forms.CharField(label="Branch", max_length=255, required=False)
+    code_entry_point = forms.CharField(label="Entry point", max_length=500, required=False)
+    code_dirty = forms.BooleanField(label="Uncommitted changes", required=False)
+    training_started_at = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    training_ended_at = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    tags = forms.CharField(required=False, help_text="key=value, one per line or comma-separated")
+
+    def _clean_json(self, name: str) -> Any:
+        text = self.cleaned_data[name].strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+
+    def clean_metrics(self) -> Any:
+        return self._clean_json("metrics")
+
+    def clean_params(self) -> Any:
+        return self._clean_json("params")
+
+    def clean_signature(self) -> Any:
+        return self._clean_json("signature")
+
+    def clean_tags(self) -> dict[str, str]:
+        return parse_tag_lines(self.cleaned_data["tags"])
+
+    def metadata(self) -> dict[str, Any]:
+        """The cleaned fields as the metadata dict clean_version_metadata takes."""
+        data = dict(self.cleaned_data)
+        environment = {key: data.pop(key) for key in ("python", "os", "hardware")}
+        environment["packages"] = parse_requirements_text(data.pop("requirements"))
+        data["environment"] = {k: v for k, v in environment.items() if v}
+        # An unticked box means "clean" only when a commit was given; otherwise unknown.
+        data["code_dirty"] = (
+            True if data["code_dirty"] else (False if data["code_commit"] else None)
+        )
+        for key in ("version", "files"):
+            data.pop(key)
+        return data
+
+
+class StageForm(forms.Form):
+    to_stage = forms.ChoiceField(label="Move to", choices=Stage.choices)
+    comment = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )

@@ -1,0 +1,288 @@
+"""Registry workflows: every view, API endpoint, admin action and task calls these."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Team
+from accounts.permissions import can_contribute
+from registry import artifacts, versioning
+from registry.metadata import VersionMetadata, clean_tags
+from registry.models import (
+    Artifact,
+    Metric,
+    ModelTag,
+    ModelVersion,
+    RegisteredModel,
+    Stage,
+    StageTransition,
+    VersionTag,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArtifactUpload:
+    """A file to attach to a new version: where it goes in the manifest and its bytes."""
+
+    path: str
+    stream: IO[bytes]
+
+
+def create_model(
+    *,
+    team: Team,
+    name: str,
+    actor: Any,
+    description: str = "",
+    task_type: str = "other",
+    framework: str = "",
+    versioning_scheme: str = versioning.Scheme.SEMANTIC,
+    tags: dict[str, str] | None = None,
+) -> RegisteredModel:
+    if not can_contribute(actor, team):
+        raise PermissionDenied("You need to be a contributor in this team to register models.")
+    model = RegisteredModel(
+        team=team,
+        name=name.strip(),
+        description=description,
+        task_type=task_type,
+        framework=framework.strip().lower(),
+        versioning_scheme=versioning_scheme,
+        created_by=actor,
+    )
+    model.full_clean(validate_unique=False, validate_constraints=False)
+    tags = clean_tags(tags)
+    with transaction.atomic():
+        if RegisteredModel.objects.filter(team=team, name__iexact=model.name).exists():
+            raise ValidationError(
+                {"name": f"team {team.slug} already has a model named {model.name!r}"}
+            )
+        model.save()
+        ModelTag.objects.bulk_create(
+            ModelTag(model=model, key=key, value=value) for key, value in tags.items()
+        )
+    return model
+
+
+def register_version(
+    *,
+    model: RegisteredModel,
+    actor: Any,
+    metadata: VersionMetadata,
+    version: str | None = None,
+    files: Sequence[ArtifactUpload] = (),
+) -> ModelVersion:
+    """Create a version with its metadata and artifacts, all or nothing.
+
+    Everything is validated before any byte is stored. Uploads stream into private
+    temporary objects outside the transaction (storage may be remote); the model row lock
+    then assigns the next sequence number, so concurrent registrations get consecutive
+    numbers with no gaps, and the blobs get their content address last. Whatever fails,
+    the temporary objects are deleted: no version, no orphaned blob.
+    """
+    if not can_contribute(actor, model.team):
+        raise PermissionDenied("You need to be a contributor in this team to register versions.")
+    automatic = not (version or "").strip()
+    version = _clean_version_string(model, version)
+    paths = _clean_artifact_paths(files)
+
+    staged: list[artifacts.StagedBlob] = []
+    try:
+        for upload, path in zip(files, paths, strict=True):
+            try:
+                staged.append(artifacts.stage_blob(upload.stream, path))
+            except ValidationError as exc:  # a stream longer than announced
+                raise ValidationError({"files": exc.messages}) from None
+        with transaction.atomic():
+            return _create_version_rows(
+                model, actor, version, metadata, paths, staged, automatic=automatic
+            )
+    finally:
+        artifacts.discard_staged(staged)
+
+
+def _clean_version_string(model: RegisteredModel, version: str | None) -> str:
+    scheme = model.versioning_scheme
+    if not version or not version.strip():
+        automatic = versioning.auto_version(scheme, timezone.now())
+        if automatic is None:
+            raise ValidationError({"version": f"a version is required for the {scheme} scheme"})
+        version = automatic
+    try:
+        return versioning.validate(scheme, version)
+    except versioning.VersionError as exc:
+        raise ValidationError({"version": str(exc)}) from None
+
+
+def _next_free_timestamp(model: RegisteredModel, version: str) -> str:
+    """Two automatic versions in the same second: the later one takes the next free second."""
+    taken = ModelVersion.objects.filter(model=model, version=version)
+    when = dt.datetime.strptime(version, versioning.TIMESTAMP_FORMAT)
+    while taken.exists():
+        when += dt.timedelta(seconds=1)
+        version = when.strftime(versioning.TIMESTAMP_FORMAT)
+        taken = ModelVersion.objects.filter(model=model, version=version)
+    return version
+
+
+def _clean_artifact_paths(files: Sequence[ArtifactUpload]) -> list[str]:
+    paths: list[str] = []
+    messages: list[str] = []
+    for upload in files:
+        try:
+            paths.append(artifacts.normalise_path(upload.path))
+            known_size = getattr(upload.stream, "size", None)  # uploaded files know theirs
+            if known_size is not None:
+                artifacts.check_size(paths[-1], known_size)
+        except ValidationError as exc:
+            messages.extend(exc.messages)
+    duplicates = sorted({p for p in paths if paths.count(p) > 1})
+    if duplicates:
+        messages.append(f"artifact paths must be unique; repeated: {', '.join(duplicates)}")
+    unique = set(paths)
+    clashes = sorted(p for p in unique if any(q.startswith(f"{p}/") for q in unique))
+    if clashes:
+        messages.append(
+            f"artifact path {clashes[0]!r} is both a file and a directory of another file"
+        )
+    if messages:
+        raise ValidationError({"files": messages})
+    return paths
+
+
+def _create_version_rows(
+    model: RegisteredModel,
+    actor: Any,
+    version: str,
+    metadata: VersionMetadata,
+    paths: list[str],
+    staged: list[artifacts.StagedBlob],
+    *,
+    automatic: bool,
+) -> ModelVersion:
+    locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    if automatic:
+        version = _next_free_timestamp(locked, version)
+    if ModelVersion.objects.filter(model=locked, version=version).exists():
+        raise ValidationError({"version": f"version {version} of {locked.name} already exists"})
+    sequence = locked.last_sequence + 1
+    try:
+        with transaction.atomic():
+            mv = ModelVersion.objects.create(
+                model=locked,
+                version=version,
+                sequence=sequence,
+                sort_key=versioning.sort_key(locked.versioning_scheme, version, sequence),
+                description=metadata.description,
+                task_type=metadata.task_type or locked.task_type,
+                framework=(metadata.framework or locked.framework).lower(),
+                framework_version=metadata.framework_version,
+                signature=metadata.signature,
+                params=metadata.params,
+                environment=metadata.environment,
+                code_repository=metadata.code_repository,
+                code_commit=metadata.code_commit,
+                code_branch=metadata.code_branch,
+                code_entry_point=metadata.code_entry_point,
+                code_dirty=metadata.code_dirty,
+                training_started_at=metadata.training_started_at,
+                training_ended_at=metadata.training_ended_at,
+                created_by=actor,
+                stage_changed_at=timezone.now(),
+            )
+    except IntegrityError:
+        raise ValidationError({"version": f"version {version} already exists"}) from None
+    Metric.objects.bulk_create(
+        Metric(
+            version=mv,
+            model=locked,
+            split=m.split,
+            name=m.name,
+            value=m.value,
+            direction=m.direction,
+        )
+        for m in metadata.metrics
+    )
+    VersionTag.objects.bulk_create(
+        VersionTag(version=mv, key=key, value=value) for key, value in metadata.tags.items()
+    )
+    StageTransition.objects.create(
+        version=mv, from_stage="", to_stage=Stage.DEVELOPMENT, actor=actor, comment="registered"
+    )
+    locked.last_sequence = sequence
+    locked.version_count += 1
+    locked.latest_version = mv
+    locked.save(update_fields=["last_sequence", "version_count", "latest_version", "updated_at"])
+    # Last, so that nothing after it can fail: the blobs become visible at their address.
+    artifacts.commit_blobs(staged)
+    Artifact.objects.bulk_create(
+        Artifact(version=mv, path=path, blob_id=b.sha256, size=b.size)
+        for path, b in zip(paths, staged, strict=True)
+    )
+    return mv
+
+
+def change_stage(
+    *, version: ModelVersion, to_stage: str, actor: Any, comment: str = ""
+) -> StageTransition:
+    """Move a version to another stage directly (the review workflow will gate this)."""
+    if not can_contribute(actor, version.model.team):
+        raise PermissionDenied("You need to be a contributor in this team to change stages.")
+    return apply_transition(version=version, to_stage=to_stage, actor=actor, comment=comment)
+
+
+def apply_transition(
+    *, version: ModelVersion, to_stage: str, actor: Any, comment: str = ""
+) -> StageTransition:
+    """Record and apply a stage change; the single path every stage change takes.
+
+    Entering Production archives the model's current Production version in the same
+    transaction, under the model's row lock, so a model never has two.
+    """
+    if to_stage not in Stage.values:
+        raise ValidationError(
+            {"to_stage": f"unknown stage {to_stage!r}: use one of {', '.join(Stage.values)}"}
+        )
+    with transaction.atomic():
+        RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+        current = ModelVersion.objects.get(pk=version.pk)
+        if current.stage == to_stage:
+            raise ValidationError(
+                {"to_stage": f"version {current.version} is already in {Stage(to_stage).label}"}
+            )
+        now = timezone.now()
+        if to_stage == Stage.PRODUCTION:
+            for previous in ModelVersion.objects.filter(
+                model_id=current.model_id, stage=Stage.PRODUCTION
+            ):
+                _move(previous, Stage.ARCHIVED, actor, f"replaced by {current.version}", now)
+        transition = _move(current, to_stage, actor, comment, now)
+        RegisteredModel.objects.filter(pk=current.model_id).update(updated_at=now)
+    version.stage, version.stage_changed_at = current.stage, current.stage_changed_at
+    return transition
+
+
+def _move(
+    version: ModelVersion, to_stage: str, actor: Any, comment: str, now: Any
+) -> StageTransition:
+    transition = StageTransition.objects.create(
+        version=version,
+        from_stage=version.stage,
+        to_stage=to_stage,
+        actor=actor,
+        comment=comment,
+    )
+    version.stage = to_stage
+    version.stage_changed_at = now
+    version.save(update_fields=["stage", "stage_changed_at"])
+    return transition

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import Team
+from accounts.permissions import can_contribute
+from registry import charts, services
+from registry.access import model_for_user
+from registry.forms import ModelForm
+from registry.models import Metric, ModelTag, ModelVersion, RegisteredModel, Stage, TaskType
+from registry.pagination import keyset_page
+from registry.queries import SORTS, ModelFilters, filter_models, frameworks
+from registry.views.common import HtmxHttpRequest, wants_partial
+
+MODELS_PER_PAGE = 25
+VERSIONS_PER_PAGE = 25
+TREND_POINTS = 200
+
+
+@require_GET
+def model_list(request: HtmxHttpRequest) -> HttpResponse:
+    filters = ModelFilters.from_query(request.GET)
+    queryset = filter_models(filters).prefetch_related(
+        Prefetch("tags", queryset=ModelTag.objects.order_by("key"))
+    )
+    page = Paginator(queryset, MODELS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "filters": filters,
+        "sorts": [(key, label) for key, (_, label) in SORTS.items()],
+        "stages": Stage.choices,
+        "tasks": TaskType.choices,
+    }
+    if wants_partial(request):
+        return render(request, "registry/model_list.html#results", context)
+    context |= {"teams": Team.objects.all(), "frameworks": frameworks()}
+    return render(request, "registry/model_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def model_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = ModelForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            model = services.create_model(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Model {model.name} registered in {model.team}.")
+            return redirect(model)
+    return render(request, "registry/model_form.html", {"form": form})
+
+
+@require_GET
+def model_detail(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
+    model = model_for_user(request.user, team, name)
+    stage = request.GET.get("stage", "")
+    stage = stage if stage in Stage.values else ""
+    versions = ModelVersion.objects.filter(model=model).select_related("created_by")
+    if stage:
+        versions = versions.filter(stage=stage)
+    history = keyset_page(
+        versions,
+        key="sort_key",
+        after=request.GET.get("cursor"),
+        before=request.GET.get("before"),
+        size=VERSIONS_PER_PAGE,
+    )
+    context = {"model": model, "history": history, "stage": stage, "stages": Stage.choices}
+    if wants_partial(request) and request.htmx.target == "history":
+        return render(request, "registry/model_detail.html#history", context)
+    context |= _trend_context(model, request.GET.get("metric", ""))
+    if wants_partial(request) and request.htmx.target == "trend":
+        return render(request, "registry/model_detail.html#trend", context)
+    context |= {
+        "tags": model.tags.all(),
+        "current": ModelVersion.objects.filter(
+            model=model, stage__in=[Stage.PRODUCTION, Stage.STAGING]
+        )
+        .select_related("created_by")
+        .order_by("-stage", "-sort_key"),
+        "can_contribute": can_contribute(request.user, model.team),
+    }
+    return render(request, "registry/model_detail.html", context)
+
+
+def _trend_context(model: RegisteredModel, chosen: str) -> dict[str, object]:
+    """The metric picker's choices come from the latest version (cheap at any model size)."""
+    choices = []
+    if model.latest_version_id:
+        choices = [
+            f"{split}.{name}"
+            for split, name in Metric.objects.filter(
+                version_id=model.latest_version_id
+            ).values_list("split", "name")
+        ]
+    if chosen not in choices:
+        chosen = next((c for c in choices if c.startswith("test.")), choices[0] if choices else "")
+    points: list[charts.Point] = []
+    if chosen:
+        split, _, metric_name = chosen.partition(".")
+        rows = (
+            Metric.objects.filter(model=model, split=split, name=metric_name)
+            .order_by("-version__sort_key")
+            .values_list("version__version", "value", "version__stage")[:TREND_POINTS]
+        )
+        points = [charts.Point(*row) for row in reversed(rows)]
+    return {
+        "metric_choices": choices,
+        "metric": chosen,
+        "trend_points": points,
+        "trend_svg": charts.line_chart(points, title=f"{chosen} across versions") if points else "",
+    }

@@ -1,0 +1,142 @@
+"""Shared fixtures: personas (one user per role, an outsider, a site admin), a team, and
+helpers that build models and versions through the same services the app uses."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from accounts.models import Membership, Team, User
+from registry import services
+from registry.metadata import clean_version_metadata
+from registry.models import ModelVersion, RegisteredModel
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI (MODELGATE_REQUIRE_SERVICES=1) a missing service fails the run, never skips."""
+    if os.environ.get("MODELGATE_REQUIRE_SERVICES") != "1":
+        return
+    problems = []
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        problems.append("DATABASE_URL must point at PostgreSQL")
+    if not os.environ.get("REDIS_URL"):
+        problems.append("REDIS_URL must be set")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3).ping()
+        except redis.RedisError as exc:
+            problems.append(f"Redis at REDIS_URL does not answer: {exc}")
+    if not shutil.which(CHROMIUM):
+        problems.append(f"Chromium is missing at {CHROMIUM} (apt-get install chromium)")
+    if problems:
+        pytest.exit("required services missing: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(tmp_path: Any, settings: Any) -> None:
+    """Fast password hashing, and each test gets its own artifact directory."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "artifacts"},
+        },
+    }
+
+
+@pytest.fixture
+def team(db: None) -> Team:
+    return Team.objects.create(name="Fraud", slug="fraud")
+
+
+@pytest.fixture
+def other_team(db: None) -> Team:
+    return Team.objects.create(name="Growth", slug="growth")
+
+
+def _member(team: Team, username: str, role: str) -> User:
+    user = User.objects.create_user(username, f"{username}@example.com", "pw-for-tests-only")
+    Membership.objects.create(user=user, team=team, role=role)
+    return user
+
+
+@pytest.fixture
+def maintainer(team: Team) -> User:
+    return _member(team, "maintainer", Membership.Role.MAINTAINER)
+
+
+@pytest.fixture
+def reviewer(team: Team) -> User:
+    return _member(team, "reviewer", Membership.Role.REVIEWER)
+
+
+@pytest.fixture
+def contributor(team: Team) -> User:
+    return _member(team, "contributor", Membership.Role.CONTRIBUTOR)
+
+
+@pytest.fixture
+def viewer(team: Team) -> User:
+    return _member(team, "viewer", Membership.Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(other_team: Team) -> User:
+    return _member(other_team, "outsider", Membership.Role.MAINTAINER)
+
+
+@pytest.fixture
+def site_admin(db: None) -> User:
+    return User.objects.create_superuser("admin", "admin@example.com", "pw-for-tests-only")
+
+
+@pytest.fixture
+def make_model(team: Team, contributor: User) -> Callable[..., RegisteredModel]:
+    def make(name: str = "churn", scheme: str = "semantic", **kwargs: Any) -> RegisteredModel:
+        kwargs.setdefault("team", team)
+        kwargs.setdefault("actor", contributor)
+        return services.create_model(name=name, versioning_scheme=scheme, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def make_version(contributor: User) -> Callable[..., ModelVersion]:
+    """make_version(model, "1.0.0", metrics={...}, files={"model.bin": b"..."}, ...)"""
+
+    def make(
+        model: RegisteredModel,
+        version: str | None = None,
+        *,
+        files: dict[str, bytes] | None = None,
+        actor: User | None = None,
+        **metadata: Any,
+    ) -> ModelVersion:
+        uploads = [
+            services.ArtifactUpload(path, io.BytesIO(data)) for path, data in (files or {}).items()
+        ]
+        return services.register_version(
+            model=model,
+            actor=actor or contributor,
+            version=version,
+            metadata=clean_version_metadata(metadata),
+            files=uploads,
+        )
+
+    return make
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")

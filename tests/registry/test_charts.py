@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from registry.charts import Point, line_chart, nice_ticks
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [(0.8, 0.889), (0.0, 1.0), (-3.2, 7.9), (41.0, 41.0), (0.000123, 0.000456), (1e6, 3.7e6)],
+)
+def test_it_makes_ticks_that_cover_the_data(low, high):
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low and ticks[-1] >= high
+    assert 2 <= len(ticks) <= 12
+    steps = {round(b - a, 12) for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert len(steps) == 1
+
+
+def test_it_keeps_every_point_inside_the_plot():
+    points = [Point(f"1.{i}.0", v, "development") for i, v in enumerate([0.81, 0.85, 0.889])]
+    svg = str(line_chart(points, title="auc"))
+    ys = [float(y) for y in re.findall(r'cy="([0-9.]+)"', svg)]
+    assert len(ys) == 3
+    assert all(16 <= y <= 260 - 48 for y in ys)
+
+
+def test_it_escapes_labels():
+    svg = str(line_chart([Point("<script>", 1.0, "production")], title='"><b>'))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert 'aria-label="&quot;&gt;&lt;b&gt;"' in svg

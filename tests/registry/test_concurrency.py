@@ -1,0 +1,228 @@
+"""Concurrent registrations and promotions on one model, each thread on its own connection.
+
+These rely on PostgreSQL row locks (SELECT … FOR UPDATE); CI runs them on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from accounts.models import User
+from registry import services
+from registry.metadata import clean_version_metadata
+from registry.models import (
+    Artifact,
+    Blob,
+    ModelVersion,
+    RegisteredModel,
+    Stage,
+    StageTransition,
+    blob_storage_name,
+)
+from registry.storage import artifact_storage
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
+
+MakeModel = Callable[..., RegisteredModel]
+MakeVersion = Callable[..., ModelVersion]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(is_postgres: bool) -> None:
+    if not is_postgres:
+        pytest.skip("row locks need PostgreSQL")
+
+
+def run_at_once(count: int, prepare: Callable[[int], Any], act: Callable[[Any], Any]) -> list[Any]:
+    """Run act(prepare(i)) in `count` threads released together; re-raise the first error.
+
+    prepare() runs before the barrier so that only `act` races; every thread closes its
+    own database connection when done.
+    """
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            prepared = prepare(index)
+            barrier.wait(timeout=30)
+            results[index] = act(prepared)
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_it_numbers_24_simultaneous_registrations_1_to_24_without_gaps(
+    make_model: MakeModel, contributor: User
+) -> None:
+    model = make_model("churn", "semantic")
+
+    def prepare(index: int) -> dict[str, Any]:
+        return {
+            "model": RegisteredModel.objects.select_related("team").get(pk=model.pk),
+            "actor": User.objects.get(pk=contributor.pk),
+            "version": f"1.0.{index}",
+            "metadata": clean_version_metadata(
+                {"metrics": {"test": {"auc": index / 100}}, "tags": {"thread": str(index)}}
+            ),
+            "files": [services.ArtifactUpload("model.bin", io.BytesIO(b"weights %d" % index))],
+        }
+
+    created = run_at_once(24, prepare, lambda kwargs: services.register_version(**kwargs))
+
+    assert sorted(mv.sequence for mv in created) == list(range(1, 25))
+    stored = ModelVersion.objects.filter(model=model)
+    assert sorted(stored.values_list("sequence", flat=True)) == list(range(1, 25))
+    assert sorted(stored.values_list("version", flat=True)) == sorted(f"1.0.{i}" for i in range(24))
+    model.refresh_from_db()
+    assert model.last_sequence == 24
+    assert model.version_count == 24
+    assert model.latest_version == stored.get(sequence=24)
+    assert StageTransition.objects.filter(version__model=model).count() == 24
+    assert Artifact.objects.filter(version__model=model).count() == 24
+    assert Blob.objects.count() == 24
+
+
+def test_it_gives_concurrent_timestamp_registrations_consecutive_sequences(
+    make_model: MakeModel, contributor: User
+) -> None:
+    model = make_model("nightly", "timestamp")
+
+    def prepare(index: int) -> dict[str, Any]:
+        return {
+            "model": RegisteredModel.objects.select_related("team").get(pk=model.pk),
+            "actor": User.objects.get(pk=contributor.pk),
+            "version": f"20250101-0000{index:02d}",
+            "metadata": clean_version_metadata({}),
+        }
+
+    run_at_once(12, prepare, lambda kwargs: services.register_version(**kwargs))
+
+    model.refresh_from_db()
+    assert sorted(model.versions.values_list("sequence", flat=True)) == list(range(1, 13))
+    assert (model.last_sequence, model.version_count) == (12, 12)
+
+
+def test_it_leaves_exactly_one_production_version_after_8_simultaneous_promotions(
+    make_model: MakeModel, make_version: MakeVersion, maintainer: User
+) -> None:
+    model = make_model("churn", "semantic")
+    versions = [make_version(model, f"1.{i}.0") for i in range(8)]
+
+    def prepare(index: int) -> dict[str, Any]:
+        return {
+            "version": ModelVersion.objects.select_related("model__team").get(
+                pk=versions[index].pk
+            ),
+            "actor": User.objects.get(pk=maintainer.pk),
+            "to_stage": Stage.PRODUCTION,
+        }
+
+    run_at_once(8, prepare, lambda kwargs: services.change_stage(**kwargs))
+
+    stages = dict(model.versions.values_list("pk", "stage"))
+    [winner] = [pk for pk, stage in stages.items() if stage == Stage.PRODUCTION]
+    assert sorted(stages.values()) == ["archived"] * 7 + ["production"]
+
+    # Replaying the stage changes in commit order: every promotion archived the one before.
+    names = dict(model.versions.values_list("pk", "version"))
+    changes = StageTransition.objects.filter(version__model=model).exclude(from_stage="")
+    production: int | None = None
+    promotions = demotions = 0
+    pending_replacement: str | None = None
+    for t in changes.order_by("id"):
+        if t.to_stage == Stage.ARCHIVED:
+            assert (t.version_id, t.from_stage) == (production, Stage.PRODUCTION)
+            pending_replacement = t.comment
+            production = None
+            demotions += 1
+        else:
+            assert (t.from_stage, t.to_stage) == (Stage.DEVELOPMENT, Stage.PRODUCTION)
+            assert production is None
+            if pending_replacement is not None:
+                assert pending_replacement == f"replaced by {names[t.version_id]}"
+                pending_replacement = None
+            production = t.version_id
+            promotions += 1
+    assert (promotions, demotions) == (8, 7)
+    assert production == winner
+
+
+def test_it_keeps_a_blob_that_another_registration_still_needs(
+    make_model: MakeModel,
+    make_version: MakeVersion,
+    contributor: User,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Request A writes a new blob, request B reuses that file, then A fails (duplicate
+    version) and cleans up; B commits afterwards. B's artifact must still have its bytes."""
+    model_a, model_b = make_model("a"), make_model("b")
+    make_version(model_a, "1.0.0")
+    data = b"weights both requests upload"
+    a_wrote, b_wrote, a_done = threading.Event(), threading.Event(), threading.Event()
+    original = services._create_version_rows
+
+    def interleaved(model: RegisteredModel, *args: Any, **kwargs: Any) -> ModelVersion:
+        if model.pk == model_a.pk:
+            a_wrote.set()
+            assert b_wrote.wait(timeout=30)
+        else:
+            b_wrote.set()
+            assert a_done.wait(timeout=30)
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(services, "_create_version_rows", interleaved)
+    outcomes: dict[str, Any] = {}
+
+    def register(name: str, model: RegisteredModel) -> None:
+        try:
+            outcomes[name] = services.register_version(
+                model=model,
+                actor=User.objects.get(pk=contributor.pk),
+                version="1.0.0",
+                metadata=clean_version_metadata({}),
+                files=[services.ArtifactUpload("model.bin", io.BytesIO(data))],
+            )
+        except Exception as exc:
+            outcomes[name] = exc
+        finally:
+            connection.close()
+
+    thread_a = threading.Thread(target=register, args=("a", model_a))
+    thread_b = threading.Thread(target=register, args=("b", model_b))
+    thread_a.start()
+    assert a_wrote.wait(timeout=30)
+    thread_b.start()
+    thread_a.join(timeout=30)
+    a_done.set()
+    thread_b.join(timeout=30)
+
+    assert isinstance(outcomes["a"], ValidationError)  # duplicate 1.0.0 of model a
+    assert isinstance(outcomes["b"], ModelVersion)
+    artifact = Artifact.objects.get(version=outcomes["b"])
+    assert artifact_storage.exists(blob_storage_name(artifact.blob_id))
+    with artifact_storage.open(blob_storage_name(artifact.blob_id), "rb") as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == artifact.blob_id
