@@ -52,12 +52,8 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
 
-    @property
-    def rank(self) -> int:
-        return list(self.Role.values).index(self.role)
-
-    def has_at_least(self, role: Membership.Role) -> bool:
-        return self.rank >= list(self.Role.values).index(role)
+    def has_at_least(self, role: str) -> bool:
+        return role_rank(self.role) >= role_rank(role)
 
     @property
     def can_contribute(self) -> bool:
@@ -70,3 +66,88 @@ class Membership(models.Model):
     @property
     def can_maintain(self) -> bool:
         return self.has_at_least(self.Role.MAINTAINER)
+
+
+def role_rank(role: str) -> int:
+    """Roles are declared weakest first; a role may do everything the ones before it may."""
+    return Membership.Role.values.index(role)
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 is stored; the secret is shown once."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Write"
+        REVIEW = "review", "Review"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    # The first characters of the secret ("mg_" + 8), shown in lists so a leaked token
+    # can be recognised and revoked.
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["prefix"], name="accounts_token_prefix")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="accounts_token_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained record of a state change (see accounts.audit)."""
+
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Snapshots, so the record still reads right after a user or team is renamed/deleted.
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team_slug = models.CharField(max_length=60, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # Audit pages: per team and per object, newest first; filter by action.
+            models.Index(fields=["team", "-id"], name="accounts_audit_team"),
+            models.Index(fields=["object_type", "object_id", "-id"], name="accounts_audit_obj"),
+            models.Index(fields=["action", "-id"], name="accounts_audit_action"),
+            models.Index(fields=["actor", "-id"], name="accounts_audit_actor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.object_repr}"
+
+
+class AuditHead(models.Model):
+    """The chain's tip: locked to append one event at a time, and the proof that no event
+    was removed from the end."""
+
+    last_event_id = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit head at #{self.last_event_id}"

@@ -1,40 +1,39 @@
 """Fetching registry objects through the permission policy: the views' one choke point.
 
-An object the user may not see answers 404; one they may see but not change answers 403
-to a change. (Reading is open to every signed-in user until team visibility lands.)
+An object the user may not read answers 404 (its existence is not leaked); one they may
+read but not change answers 403 to the change.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 
-from accounts.permissions import can_contribute
+from accounts.policy import Action, require
 from registry.models import ModelVersion, RegisteredModel
 
 
-def model_for_user(user: Any, team: str, name: str, *, change: bool = False) -> RegisteredModel:
+def model_for_user(
+    user: Any, team: str, name: str, action: Action = Action.VIEW
+) -> RegisteredModel:
     model = get_object_or_404(
-        RegisteredModel.objects.select_related("team", "latest_version"),
+        RegisteredModel.objects.visible_to(user).select_related("team", "latest_version"),
         team__slug=team,
         name=name,
     )
-    if change and not can_contribute(user, model.team):
-        raise PermissionDenied("You need to be a contributor in this model's team.")
+    require(user, action, model)
     return model
 
 
 def version_for_user(
-    user: Any, team: str, name: str, version: str, *, change: bool = False
+    user: Any, team: str, name: str, version: str, action: Action = Action.VIEW
 ) -> ModelVersion:
     mv = get_object_or_404(
-        ModelVersion.objects.select_related("model__team", "created_by"),
+        ModelVersion.objects.visible_to(user).select_related("model__team", "created_by"),
         model__team__slug=team,
         model__name=name,
         version=version,
     )
-    if change and not can_contribute(user, mv.model.team):
-        raise PermissionDenied("You need to be a contributor in this model's team.")
+    require(user, action, mv)
     return mv

@@ -1154,7 +1154,10 @@ def plan_stage_events(
                     f"Approved: {_headline(spec, planned[index])} on test vs "
                     f"{_headline(spec, planned[previous])} in production."
                 )
-            events.append(StageEvent(at(index, 3), index, "production", reviewer, why))
+            # Putting a version into service directly is a maintainer's move; the comment
+            # names the reviewer who signed it off.
+            why = f"{why} Signed off by {reviewer}."
+            events.append(StageEvent(at(index, 3), index, "production", "maintainer", why))
 
     candidates = [
         i for i in range(n - 1, max(-1, n - 3), -1) if i not in releases and i != regression

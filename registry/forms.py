@@ -8,10 +8,10 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from accounts.permissions import contributable_teams
+from accounts.policy import Action, teams_for
 from registry import versioning
 from registry.metadata import clean_tags, parse_requirements_text
-from registry.models import RegisteredModel, Stage, TaskType
+from registry.models import RegisteredModel, Stage, TaskType, Visibility
 
 
 class BootstrapMixin:
@@ -80,11 +80,16 @@ class ModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
         help_text="semantic 1.4.2 · git abc123d · timestamp 20241219-143022 · "
         "hybrid v1.2.3-20241219-abc123d",
     )
+    visibility = forms.ChoiceField(
+        choices=Visibility.choices,
+        help_text="Who may read the model. Internal models are readable by every signed-in "
+        "user; only the team may change them.",
+    )
     tags = forms.CharField(required=False, help_text="key=value, one per line or comma-separated")
 
     def __init__(self, user: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = contributable_teams(user)  # type: ignore[attr-defined]
+        self.fields["team"].queryset = teams_for(user, Action.CONTRIBUTE)  # type: ignore[attr-defined]
         self.fields["name"].validators = RegisteredModel._meta.get_field("name").validators
 
     def clean_tags(self) -> dict[str, str]:

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 
+from accounts import policy
 from accounts.models import Team
 from registry.fields import ByteOrderCharField
 from registry.versioning import Scheme
@@ -56,9 +58,19 @@ class Direction(models.TextChoices):
     LOWER = "lower", "Lower is better"
 
 
+class Visibility(models.TextChoices):
+    TEAM = "team", "Team members"
+    INTERNAL = "internal", "Everyone signed in"
+
+
 class RegisteredModelQuerySet(models.QuerySet["RegisteredModel"]):
-    def with_team(self) -> RegisteredModelQuerySet:
-        return self.select_related("team", "latest_version")
+    def visible_to(self, user: Any) -> RegisteredModelQuerySet:
+        return self.filter(policy.readable_models_q(user))
+
+
+class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
+    def visible_to(self, user: Any) -> ModelVersionQuerySet:
+        return self.filter(policy.readable_models_q(user, "model"))
 
 
 class RegisteredModel(models.Model):
@@ -69,6 +81,12 @@ class RegisteredModel(models.Model):
     framework = models.CharField(max_length=50, blank=True)
     versioning_scheme = models.CharField(
         max_length=20, choices=[(s.value, s.value.title()) for s in Scheme], default=Scheme.SEMANTIC
+    )
+    visibility = models.CharField(
+        max_length=10,
+        choices=Visibility.choices,
+        default=Visibility.TEAM,
+        help_text="Who may read the model: its team, or every signed-in user.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -154,6 +172,8 @@ class ModelVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["model_id", "-sort_key"]

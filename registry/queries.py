@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -43,8 +44,8 @@ class ModelFilters:
         return any((self.q, self.team, self.framework, self.task, self.tag, self.stage))
 
 
-def filter_models(filters: ModelFilters) -> QuerySet[RegisteredModel]:
-    qs = RegisteredModel.objects.select_related("team", "latest_version")
+def filter_models(filters: ModelFilters, user: Any) -> QuerySet[RegisteredModel]:
+    qs = RegisteredModel.objects.visible_to(user).select_related("team", "latest_version")
     if filters.q:
         tagged = ModelTag.objects.filter(model=OuterRef("pk"), value__iexact=filters.q)
         qs = qs.filter(Q(name__icontains=filters.q) | Exists(tagged))
@@ -67,9 +68,10 @@ def filter_models(filters: ModelFilters) -> QuerySet[RegisteredModel]:
     return qs.order_by(SORTS[filters.sort][0], "pk")
 
 
-def frameworks() -> list[str]:
+def frameworks(user: Any) -> list[str]:
     return list(
-        RegisteredModel.objects.exclude(framework="")
+        RegisteredModel.objects.visible_to(user)
+        .exclude(framework="")
         .order_by("framework")
         .values_list("framework", flat=True)
         .distinct()

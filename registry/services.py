@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Team
-from accounts.permissions import can_contribute
+from accounts.policy import Action, require
 from registry import artifacts, versioning
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
@@ -25,6 +25,7 @@ from registry.models import (
     Stage,
     StageTransition,
     VersionTag,
+    Visibility,
 )
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,10 @@ def create_model(
     task_type: str = "other",
     framework: str = "",
     versioning_scheme: str = versioning.Scheme.SEMANTIC,
+    visibility: str = Visibility.TEAM,
     tags: dict[str, str] | None = None,
 ) -> RegisteredModel:
-    if not can_contribute(actor, team):
-        raise PermissionDenied("You need to be a contributor in this team to register models.")
+    require(actor, Action.CONTRIBUTE, team)
     model = RegisteredModel(
         team=team,
         name=name.strip(),
@@ -58,6 +59,7 @@ def create_model(
         task_type=task_type,
         framework=framework.strip().lower(),
         versioning_scheme=versioning_scheme,
+        visibility=visibility,
         created_by=actor,
     )
     model.full_clean(validate_unique=False, validate_constraints=False)
@@ -90,8 +92,7 @@ def register_version(
     numbers with no gaps, and the blobs get their content address last. Whatever fails,
     the temporary objects are deleted: no version, no orphaned blob.
     """
-    if not can_contribute(actor, model.team):
-        raise PermissionDenied("You need to be a contributor in this team to register versions.")
+    require(actor, Action.CONTRIBUTE, model)
     automatic = not (version or "").strip()
     version = _clean_version_string(model, version)
     paths = _clean_artifact_paths(files)
@@ -236,9 +237,23 @@ def change_stage(
     *, version: ModelVersion, to_stage: str, actor: Any, comment: str = ""
 ) -> StageTransition:
     """Move a version to another stage directly (the review workflow will gate this)."""
-    if not can_contribute(actor, version.model.team):
-        raise PermissionDenied("You need to be a contributor in this team to change stages.")
+    _check_stage(to_stage)
+    require(actor, stage_change_action(to_stage), version)
     return apply_transition(version=version, to_stage=to_stage, actor=actor, comment=comment)
+
+
+def stage_change_action(to_stage: str) -> Action:
+    """Directly putting a version into or out of service is for maintainers."""
+    if to_stage in (Stage.PRODUCTION, Stage.ARCHIVED):
+        return Action.MAINTAIN
+    return Action.CONTRIBUTE
+
+
+def _check_stage(to_stage: str) -> None:
+    if to_stage not in Stage.values:
+        raise ValidationError(
+            {"to_stage": f"unknown stage {to_stage!r}: use one of {', '.join(Stage.values)}"}
+        )
 
 
 def apply_transition(
@@ -249,10 +264,7 @@ def apply_transition(
     Entering Production archives the model's current Production version in the same
     transaction, under the model's row lock, so a model never has two.
     """
-    if to_stage not in Stage.values:
-        raise ValidationError(
-            {"to_stage": f"unknown stage {to_stage!r}: use one of {', '.join(Stage.values)}"}
-        )
+    _check_stage(to_stage)
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         current = ModelVersion.objects.get(pk=version.pk)

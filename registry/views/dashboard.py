@@ -5,6 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts.policy import readable_models_q
 from registry.models import ModelVersion, RegisteredModel, Stage, StageTransition
 from registry.views.common import HtmxHttpRequest
 
@@ -13,12 +14,12 @@ from registry.views.common import HtmxHttpRequest
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     by_stage = dict(ModelVersion.objects.values_list("stage").annotate(n=Count("id")).order_by())
     context = {
-        "model_count": RegisteredModel.objects.count(),
+        "model_count": RegisteredModel.objects.visible_to(request.user).count(),
         "stage_counts": [(stage, by_stage.get(stage.value, 0)) for stage in Stage],
         # Stage changes proper; registrations (from no stage) show in the next list.
-        "recent_transitions": StageTransition.objects.exclude(from_stage="").select_related(
-            "version__model__team", "actor"
-        )[:8],
+        "recent_transitions": StageTransition.objects.exclude(from_stage="")
+        .filter(readable_models_q(request.user, "version__model"))
+        .select_related("version__model__team", "actor")[:8],
         "recent_versions": ModelVersion.objects.select_related(
             "model__team", "created_by"
         ).order_by("-created_at")[:8],

@@ -8,8 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.models import Team
-from accounts.permissions import can_contribute
+from accounts.policy import Action, teams_for
 from registry import charts, services
 from registry.access import model_for_user
 from registry.forms import ModelForm
@@ -26,7 +25,7 @@ TREND_POINTS = 200
 @require_GET
 def model_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = ModelFilters.from_query(request.GET)
-    queryset = filter_models(filters).prefetch_related(
+    queryset = filter_models(filters, request.user).prefetch_related(
         Prefetch("tags", queryset=ModelTag.objects.order_by("key"))
     )
     page = Paginator(queryset, MODELS_PER_PAGE).get_page(request.GET.get("page"))
@@ -39,7 +38,10 @@ def model_list(request: HtmxHttpRequest) -> HttpResponse:
     }
     if wants_partial(request):
         return render(request, "registry/model_list.html#results", context)
-    context |= {"teams": Team.objects.all(), "frameworks": frameworks()}
+    context |= {
+        "teams": teams_for(request.user, Action.VIEW),
+        "frameworks": frameworks(request.user),
+    }
     return render(request, "registry/model_list.html", context)
 
 
@@ -85,7 +87,6 @@ def model_detail(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse
         )
         .select_related("created_by")
         .order_by("-stage", "-sort_key"),
-        "can_contribute": can_contribute(request.user, model.team),
     }
     return render(request, "registry/model_detail.html", context)
 

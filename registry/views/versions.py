@@ -7,12 +7,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.permissions import can_contribute
+from accounts.policy import Action, can
 from registry import services, versioning
 from registry.access import model_for_user, version_for_user
 from registry.forms import RegisterVersionForm, StageForm
 from registry.metadata import clean_version_metadata
-from registry.models import Split
+from registry.models import Split, Stage
 from registry.views.common import HtmxHttpRequest
 
 
@@ -35,8 +35,11 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         "artifacts": list(mv.artifacts.all()),
         "tags": mv.tags.all(),
         "transitions": mv.transitions.select_related("actor"),
-        "can_contribute": can_contribute(request.user, mv.model.team),
-        "stage_form": StageForm(initial={"to_stage": mv.stage}),
+        "stage_choices": [
+            (stage, label)
+            for stage, label in Stage.choices
+            if can(request.user, services.stage_change_action(stage), mv)
+        ],
     }
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
     return render(request, "registry/version_detail.html", context)
@@ -44,7 +47,7 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
 
 @require_http_methods(["GET", "POST"])
 def version_register(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
-    model = model_for_user(request.user, team, name, change=True)
+    model = model_for_user(request.user, team, name, Action.CONTRIBUTE)
     form = RegisterVersionForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -75,7 +78,7 @@ def version_register(request: HtmxHttpRequest, team: str, name: str) -> HttpResp
 
 @require_POST
 def version_stage(request: HtmxHttpRequest, team: str, name: str, version: str) -> HttpResponse:
-    mv = version_for_user(request.user, team, name, version, change=True)
+    mv = version_for_user(request.user, team, name, version)
     form = StageForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a stage to move to.")

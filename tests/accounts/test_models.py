@@ -6,14 +6,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts.models import Membership, Team, User
+from accounts.models import Membership, Team, User, role_rank
 
 Role = Membership.Role
 
 
 def test_it_orders_roles_from_least_to_most_powerful() -> None:
     assert list(Role) == [Role.VIEWER, Role.CONTRIBUTOR, Role.REVIEWER, Role.MAINTAINER]
-    assert [Membership(role=role).rank for role in Role] == [0, 1, 2, 3]
+    assert [role_rank(role) for role in Role] == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def registry_data(make_model, make_version, contributor, viewer, other_team, site_admin):
+def registry_data(make_model, make_version, maintainer, viewer, other_team, site_admin):
     viewer.set_password("journey-pw")
     viewer.save()
     churn = make_model(
@@ -32,10 +32,17 @@ def registry_data(make_model, make_version, contributor, viewer, other_team, sit
             files={"model.bin": f"weights-{i}".encode()},
         )
     services.change_stage(
-        version=churn.versions.get(version="1.2.0"), to_stage="production", actor=contributor
+        version=churn.versions.get(version="1.2.0"), to_stage="production", actor=maintainer
     )
     make_model("ranker", framework="lightgbm", task_type="ranking")
-    services.create_model(team=other_team, name="detector", actor=site_admin, framework="pytorch")
+    services.create_model(
+        team=other_team,
+        name="detector",
+        actor=site_admin,
+        framework="pytorch",
+        visibility="internal",
+    )
+    services.create_model(team=other_team, name="hidden", actor=site_admin, framework="onnx")
     return churn
 
 

@@ -11,13 +11,13 @@ URL = reverse("models")
 
 
 @pytest.fixture
-def catalogue(make_model, make_version, other_team, contributor, site_admin):
+def catalogue(make_model, make_version, other_team, maintainer, site_admin):
     churn = make_model(
         "churn", framework="xgboost", task_type="classification", tags={"owner": "fraud", "pii": ""}
     )
     make_version(churn, "1.0.0")
     prod = make_version(churn, "1.1.0")
-    services.change_stage(version=prod, to_stage="production", actor=contributor)
+    services.change_stage(version=prod, to_stage="production", actor=maintainer)
     ranker = make_model(
         "ranker", framework="lightgbm", task_type="ranking", tags={"owner": "search"}
     )
@@ -28,7 +28,9 @@ def catalogue(make_model, make_version, other_team, contributor, site_admin):
         actor=site_admin,
         framework="pytorch",
         task_type="object_detection",
+        visibility="internal",
     )
+    services.create_model(team=other_team, name="secret", actor=site_admin, framework="onnx")
     return churn, ranker
 
 

@@ -105,12 +105,12 @@ def test_it_rejects_files_over_the_size_limit(client, contributor, make_model, s
     assert not Blob.objects.exists()
 
 
-@pytest.mark.parametrize("persona", ["viewer", "outsider"])
-def test_it_denies_non_contributors(client, make_model, persona, request):
+@pytest.mark.parametrize(("persona", "status"), [("viewer", 403), ("outsider", 404)])
+def test_it_denies_non_contributors(client, make_model, persona, status, request):
     model = make_model()
     client.force_login(request.getfixturevalue(persona))
-    assert client.get(register_url(model)).status_code == 403
-    assert client.post(register_url(model), form_data()).status_code == 403
+    assert client.get(register_url(model)).status_code == status
+    assert client.post(register_url(model), form_data()).status_code == status
     assert not ModelVersion.objects.exists()
 
 
@@ -133,6 +133,7 @@ class TestModelCreate:
                 "task_type": "classification",
                 "framework": "XGBoost",
                 "versioning_scheme": "semantic",
+                "visibility": "team",
                 "tags": "owner=fraud",
                 "description": "# GBM",
             },
@@ -163,6 +164,7 @@ class TestModelCreate:
                     "name": name,
                     "task_type": "other",
                     "versioning_scheme": "semantic",
+                    "visibility": "team",
                 },
             )
             assert message in " ".join(response.context["form"].errors["name"])

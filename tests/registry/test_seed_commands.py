@@ -166,7 +166,9 @@ def test_it_populates_every_stage_with_at_most_one_production(demo: str) -> None
     assert 0 < with_production < RegisteredModel.objects.count()
     # Stage changes are real transitions by the demo personas, with comments.
     moved = StageTransition.objects.exclude(comment="registered")
-    assert moved.filter(to_stage=Stage.PRODUCTION, actor__username__startswith="reviewer").exists()
+    promotions = moved.filter(to_stage=Stage.PRODUCTION)
+    assert set(promotions.values_list("actor__username", flat=True)) == {"maintainer"}
+    assert promotions.filter(comment__contains="Signed off by reviewer").exists()
     assert moved.filter(from_stage=Stage.PRODUCTION, to_stage=Stage.ARCHIVED).exists()
     assert moved.filter(from_stage=Stage.STAGING, to_stage=Stage.DEVELOPMENT).exists()
     assert not moved.filter(comment="").exists()

@@ -69,13 +69,13 @@ def test_it_moves_a_version_and_records_who_from_to_and_why(
 
 
 def test_it_takes_the_from_stage_from_the_database_not_a_stale_object(
-    v1: ModelVersion, v2: ModelVersion, contributor: Any
+    v1: ModelVersion, v2: ModelVersion, maintainer: Any
 ) -> None:
     stale = ModelVersion.objects.get(pk=v1.pk)
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=contributor)
-    change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=contributor)  # archives v1
+    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)  # archives v1
 
-    transition = change_stage(version=stale, to_stage=Stage.PRODUCTION, actor=contributor)
+    transition = change_stage(version=stale, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     assert (transition.from_stage, transition.to_stage) == ("archived", "production")
     assert stages(v1.model) == {"1.0.0": "production", "2.0.0": "archived"}
@@ -100,13 +100,13 @@ def test_it_archives_the_previous_production_version_in_the_same_call(
 
 
 def test_it_keeps_one_production_version_through_several_promotions(
-    model: RegisteredModel, make_version: MakeVersion, contributor: Any
+    model: RegisteredModel, make_version: MakeVersion, maintainer: Any
 ) -> None:
     versions = [make_version(model, f"1.{i}.0") for i in range(4)]
     order = [0, 1, 2, 1, 3, 0]
 
     for index in order:
-        change_stage(version=versions[index], to_stage=Stage.PRODUCTION, actor=contributor)
+        change_stage(version=versions[index], to_stage=Stage.PRODUCTION, actor=maintainer)
         assert list(model.versions.filter(stage=Stage.PRODUCTION)) == [versions[index]]
 
     assert stages(model) == {
@@ -120,34 +120,34 @@ def test_it_keeps_one_production_version_through_several_promotions(
 
 
 def test_it_does_not_archive_production_versions_of_other_models(
-    make_model: MakeModel, make_version: MakeVersion, contributor: Any
+    make_model: MakeModel, make_version: MakeVersion, maintainer: Any
 ) -> None:
     churn, fraud = make_model("churn"), make_model("fraud")
     churn_v1 = make_version(churn, "1.0.0")
     fraud_v1 = make_version(fraud, "1.0.0")
-    change_stage(version=churn_v1, to_stage=Stage.PRODUCTION, actor=contributor)
+    change_stage(version=churn_v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
-    change_stage(version=fraud_v1, to_stage=Stage.PRODUCTION, actor=contributor)
+    change_stage(version=fraud_v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     assert ModelVersion.objects.get(pk=churn_v1.pk).stage == "production"
 
 
 @pytest.mark.parametrize("to_stage", ["staging", "archived", "development"])
 def test_it_leaves_production_alone_when_another_version_moves_elsewhere(
-    v1: ModelVersion, v2: ModelVersion, contributor: Any, to_stage: str
+    v1: ModelVersion, v2: ModelVersion, maintainer: Any, to_stage: str
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=contributor)
+    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
     if to_stage == "development":
-        change_stage(version=v2, to_stage=Stage.STAGING, actor=contributor)
+        change_stage(version=v2, to_stage=Stage.STAGING, actor=maintainer)
 
-    change_stage(version=v2, to_stage=to_stage, actor=contributor)
+    change_stage(version=v2, to_stage=to_stage, actor=maintainer)
 
     assert stages(v1.model) == {"1.0.0": "production", "2.0.0": to_stage}
 
 
-def test_it_allows_rollback_and_restore(v1: ModelVersion, contributor: Any) -> None:
+def test_it_allows_rollback_and_restore(v1: ModelVersion, maintainer: Any) -> None:
     for stage in ("staging", "production", "staging", "archived", "development"):
-        change_stage(version=v1, to_stage=stage, actor=contributor)
+        change_stage(version=v1, to_stage=stage, actor=maintainer)
 
     assert moves(v1) == [
         ("", "development"),
@@ -161,14 +161,14 @@ def test_it_allows_rollback_and_restore(v1: ModelVersion, contributor: Any) -> N
 
 @pytest.mark.parametrize("stage", ["development", "staging", "production", "archived"])
 def test_it_refuses_to_move_a_version_to_the_stage_it_is_in(
-    v1: ModelVersion, contributor: Any, stage: str
+    v1: ModelVersion, maintainer: Any, stage: str
 ) -> None:
     if stage != "development":
-        change_stage(version=v1, to_stage=stage, actor=contributor)
+        change_stage(version=v1, to_stage=stage, actor=maintainer)
     before = StageTransition.objects.count()
 
     with pytest.raises(ValidationError) as excinfo:
-        change_stage(version=v1, to_stage=stage, actor=contributor)
+        change_stage(version=v1, to_stage=stage, actor=maintainer)
 
     assert excinfo.value.message_dict == {
         "to_stage": [f"version 1.0.0 is already in {Stage(stage).label}"]
@@ -178,12 +178,12 @@ def test_it_refuses_to_move_a_version_to_the_stage_it_is_in(
 
 
 def test_it_does_not_archive_production_when_promoting_the_production_version_again(
-    v1: ModelVersion, contributor: Any
+    v1: ModelVersion, maintainer: Any
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=contributor)
+    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     with pytest.raises(ValidationError):
-        change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=contributor)
+        change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     assert ModelVersion.objects.get(pk=v1.pk).stage == "production"
     assert moves(v1)[-1] == ("development", "production")
@@ -191,10 +191,10 @@ def test_it_does_not_archive_production_when_promoting_the_production_version_ag
 
 @pytest.mark.parametrize("to_stage", ["Production", "prod", "", "deleted"])
 def test_it_rejects_an_unknown_stage_naming_the_valid_ones(
-    v1: ModelVersion, contributor: Any, to_stage: str
+    v1: ModelVersion, maintainer: Any, to_stage: str
 ) -> None:
     with pytest.raises(ValidationError) as excinfo:
-        change_stage(version=v1, to_stage=to_stage, actor=contributor)
+        change_stage(version=v1, to_stage=to_stage, actor=maintainer)
 
     assert excinfo.value.message_dict == {
         "to_stage": [
@@ -250,7 +250,7 @@ def test_it_lets_contributors_and_above_change_stages(
 def test_it_refuses_stage_changes_to_viewers_outsiders_and_anonymous(
     request: pytest.FixtureRequest, v1: ModelVersion, v2: ModelVersion, who: str
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=v1.created_by)
+    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=request.getfixturevalue("maintainer"))
     actor = persona(request, who)
     before = StageTransition.objects.count()
 
@@ -261,19 +261,40 @@ def test_it_refuses_stage_changes_to_viewers_outsiders_and_anonymous(
     assert stages(v1.model) == {"1.0.0": "production", "2.0.0": "development"}
 
 
+@pytest.mark.parametrize("to_stage", [Stage.PRODUCTION, Stage.ARCHIVED])
+@pytest.mark.parametrize("who", ["contributor", "reviewer"])
+def test_it_keeps_putting_versions_into_and_out_of_service_for_maintainers(
+    request: pytest.FixtureRequest, v1: ModelVersion, who: str, to_stage: str
+) -> None:
+    with pytest.raises(PermissionDenied, match="maintainer"):
+        change_stage(version=v1, to_stage=to_stage, actor=persona(request, who))
+
+    assert ModelVersion.objects.get(pk=v1.pk).stage == "development"
+
+
+@pytest.mark.parametrize("to_stage", [Stage.PRODUCTION, Stage.ARCHIVED])
+@pytest.mark.parametrize("who", ["maintainer", "site_admin"])
+def test_it_lets_maintainers_put_versions_into_and_out_of_service(
+    request: pytest.FixtureRequest, v1: ModelVersion, who: str, to_stage: str
+) -> None:
+    change_stage(version=v1, to_stage=to_stage, actor=persona(request, who))
+
+    assert ModelVersion.objects.get(pk=v1.pk).stage == to_stage
+
+
 # --- cost --------------------------------------------------------------------------------
 
 
 def test_it_promotes_with_a_fixed_number_of_queries(
-    v1: ModelVersion, v2: ModelVersion, contributor: Any, django_assert_max_num_queries: Any
+    v1: ModelVersion, v2: ModelVersion, maintainer: Any, django_assert_max_num_queries: Any
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=contributor)
+    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     # the version's team (membership is cached on the actor), savepoint, model row lock,
     # re-read the version, current Production versions, archive it (transition + update),
     # promote (transition + update), touch the model, release: 11.
     with django_assert_max_num_queries(11):
-        change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=contributor)
+        change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)
 
 
 def test_it_refuses_bulk_updates_and_deletes_of_history(

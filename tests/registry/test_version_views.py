@@ -134,13 +134,29 @@ class TestStageChange:
         assert version.stage == Stage.STAGING
         assert version.transitions.first().comment == "ready for QA"
 
-    def test_it_denies_viewers_and_outsiders(self, client, viewer, outsider, version):
-        for user in (viewer, outsider):
+    def test_it_denies_viewers_and_hides_from_outsiders(
+        self, client, viewer, contributor, outsider, version
+    ):
+        for user, to_stage, status in [
+            (viewer, "staging", 403),
+            (contributor, "production", 403),  # into service: maintainers only
+            (outsider, "staging", 404),
+        ]:
             client.force_login(user)
-            response = client.post(url(version, "version-stage"), {"to_stage": "production"})
-            assert response.status_code == 403
+            response = client.post(url(version, "version-stage"), {"to_stage": to_stage})
+            assert response.status_code == status
         version.refresh_from_db()
         assert version.stage == Stage.DEVELOPMENT
+
+    def test_it_offers_only_the_stages_the_user_may_move_to(
+        self, client, contributor, maintainer, version
+    ):
+        client.force_login(contributor)
+        choices = [s for s, _ in client.get(url(version)).context["stage_choices"]]
+        assert choices == ["development", "staging"]
+        client.force_login(maintainer)
+        choices = [s for s, _ in client.get(url(version)).context["stage_choices"]]
+        assert choices == ["development", "staging", "production", "archived"]
 
     def test_it_reports_bad_input_and_changes_nothing(self, client, contributor, version):
         client.force_login(contributor)
