@@ -5,6 +5,29 @@ from django.db import models
 from django.urls import reverse
 
 
+class AppendOnlyQuerySet(models.QuerySet):
+    """For history tables: rows are added, never changed or removed through the ORM."""
+
+    def update(self, **kwargs: object) -> int:
+        raise ValueError(f"{self.model._meta.verbose_name_plural} are append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValueError(f"{self.model._meta.verbose_name_plural} are append-only.")
+
+
+class AppendOnlyModel(models.Model):
+    class Meta:
+        abstract = True
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError(f"{self._meta.verbose_name_plural} are append-only.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError(f"{self._meta.verbose_name_plural} are append-only.")
+
+
 class User(AbstractUser):
     """A person (or a service account) using Modelgate; site admins are `is_superuser`."""
 
@@ -104,21 +127,32 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
-class AuditEvent(models.Model):
+class AuditEvent(AppendOnlyModel):
     """One append-only, hash-chained record of a state change (see accounts.audit)."""
 
     created_at = models.DateTimeField()
+    # History is never rewritten: deleting a user or team leaves these ids as they were
+    # (no database constraint), and the name snapshots keep the record readable.
     actor = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
-    # Snapshots, so the record still reads right after a user or team is renamed/deleted.
     actor_name = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=300, blank=True)
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     team_slug = models.CharField(max_length=60, blank=True)
     changes = models.JSONField(default=dict, blank=True)
@@ -127,6 +161,8 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

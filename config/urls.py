@@ -6,5 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("teams/", include("accounts.team_urls")),
+    path("audit/", include("accounts.audit_urls")),
     path("", include("registry.urls")),
 ]

@@ -10,7 +10,7 @@ from django.db import models
 from django.urls import reverse
 
 from accounts import policy
-from accounts.models import Team
+from accounts.models import AppendOnlyModel, AppendOnlyQuerySet, Team
 from registry.fields import ByteOrderCharField
 from registry.versioning import Scheme
 
@@ -298,15 +298,7 @@ class Artifact(models.Model):
         return posixpath.basename(self.path)
 
 
-class AppendOnlyQuerySet(models.QuerySet["StageTransition"]):
-    def update(self, **kwargs: object) -> int:
-        raise ValueError("Stage transitions are append-only and cannot be changed.")
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise ValueError("Stage transitions are append-only and cannot be deleted.")
-
-
-class StageTransition(models.Model):
+class StageTransition(AppendOnlyModel):
     """Append-only record of a stage change: who, when, from, to and why."""
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="transitions")
@@ -329,11 +321,3 @@ class StageTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version}: {self.from_stage or '∅'} → {self.to_stage}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if self.pk is not None:
-            raise ValueError("Stage transitions are append-only and cannot be changed.")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ValueError("Stage transitions are append-only and cannot be deleted.")

@@ -1,0 +1,165 @@
+"""The audit log: append-only, hash-chained events for every state change.
+
+Each event stores the hash of the event before it and a SHA-256 over its own content and
+that previous hash, so editing, deleting or inserting an event breaks the chain from there
+on; the head row (AuditHead) holds the tip, so removing the newest events shows too.
+Appends lock the head row, which serialises them; `verify_chain` walks the chain.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from accounts.models import AuditEvent, AuditHead, Team
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    ip: str | None = None
+    user_agent: str = ""
+    request_id: str = ""
+
+
+_context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "audit_request_context", default=None
+)
+
+
+def set_request_context(context: RequestContext) -> contextvars.Token[RequestContext | None]:
+    return _context.set(context)
+
+
+def reset_request_context(token: contextvars.Token[RequestContext | None]) -> None:
+    _context.reset(token)
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """{field: [old, new]} for the fields whose values differ."""
+    return {
+        key: [before.get(key), after.get(key)]
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    }
+
+
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    obj: Model | None = None,
+    team: Team | None = None,
+    changes: dict[str, Any] | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    actor_name: str = "",
+) -> AuditEvent:
+    """Append one event; call it inside the transaction that makes the change.
+
+    `action` is a dotted verb such as "version.register" or "membership.remove". The
+    object defaults its type/id/repr from `obj`; `changes` is usually `diff(before, after)`.
+    """
+    context = _context.get() or RequestContext()  # tasks and commands have no request
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+        object_repr = object_repr or str(obj)[:300]
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    with transaction.atomic():
+        head = AuditHead.objects.select_for_update().get(pk=1)
+        event = AuditEvent(
+            created_at=timezone.now(),
+            actor=user,
+            actor_name=actor_name or (user.get_username() if user else ""),
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            object_repr=object_repr,
+            team=team,
+            team_slug=team.slug if team else "",
+            changes=_jsonable(changes or {}),
+            ip=context.ip,
+            user_agent=context.user_agent[:300],
+            request_id=context.request_id[:64],
+            prev_hash=head.last_hash,
+        )
+        event.hash = event_hash(event)
+        event.save()
+        head.last_event_id, head.last_hash = event.pk, event.hash
+        head.save(update_fields=["last_event_id", "last_hash"])
+    return event
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def event_hash(event: AuditEvent) -> str:
+    """SHA-256 over the event's content (canonical JSON) and the previous event's hash."""
+    content = {
+        "created_at": event.created_at.astimezone(dt.UTC).isoformat(),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "object_repr": event.object_repr,
+        "team_slug": event.team_slug,
+        "changes": event.changes,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    event_id: int | None
+    problem: str
+
+
+def verify_chain(batch_size: int = 2000) -> tuple[int, ChainBreak | None]:
+    """Walk the chain oldest first: (events checked, the first break or None)."""
+    previous = GENESIS
+    checked = 0
+    last_id = 0
+    for event in _events(batch_size):
+        if event.prev_hash != previous:
+            return checked, ChainBreak(
+                event.pk, "an event before it was deleted, or this one was inserted out of order"
+            )
+        if event_hash(event) != event.hash:
+            return checked, ChainBreak(event.pk, "its content was edited after it was written")
+        previous, last_id = event.hash, event.pk
+        checked += 1
+    head = AuditHead.objects.get(pk=1)
+    if (head.last_event_id, head.last_hash) != (last_id, previous):
+        return checked, ChainBreak(
+            head.last_event_id or None, "events at the end of the log were deleted"
+        )
+    return checked, None
+
+
+def _events(batch_size: int) -> Iterator[AuditEvent]:
+    after = 0
+    while True:
+        batch = list(AuditEvent.objects.filter(pk__gt=after).order_by("pk")[:batch_size])
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        after = batch[-1].pk
