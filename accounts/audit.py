@@ -72,13 +72,17 @@ def record(
     object defaults its type/id/repr from `obj`; `changes` is usually `diff(before, after)`.
     """
     context = _context.get() or RequestContext()  # tasks and commands have no request
+    model_id = _registered_model_id(obj)
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
         object_repr = object_repr or str(obj)[:300]
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
-        head = AuditHead.objects.select_for_update().get(pk=1)
+    # No savepoint: the event commits or rolls back with the change it records.
+    with transaction.atomic(savepoint=False):
+        # The migration creates the head; should it be missing (a flushed database), a new
+        # one starts at event 0, which verify_chain() reports if events already exist.
+        head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
         event = AuditEvent(
             created_at=timezone.now(),
             actor=user,
@@ -89,6 +93,7 @@ def record(
             object_repr=object_repr,
             team=team,
             team_slug=team.slug if team else "",
+            model_id=model_id,
             changes=_jsonable(changes or {}),
             ip=context.ip,
             user_agent=context.user_agent[:300],
@@ -100,6 +105,18 @@ def record(
         head.last_event_id, head.last_hash = event.pk, event.hash
         head.save(update_fields=["last_event_id", "last_hash"])
     return event
+
+
+def _registered_model_id(obj: Model | None) -> int | None:
+    """The registered model an object belongs to: itself, or via .model / .version.model."""
+    if obj is None:
+        return None
+    if obj._meta.label_lower == "registry.registeredmodel":
+        return obj.pk
+    if hasattr(obj, "model_id"):
+        return obj.model_id
+    version = getattr(obj, "version", None)
+    return getattr(version, "model_id", None)
 
 
 def _jsonable(value: Any) -> Any:
@@ -117,6 +134,7 @@ def event_hash(event: AuditEvent) -> str:
         "object_id": event.object_id,
         "object_repr": event.object_repr,
         "team_slug": event.team_slug,
+        "model_id": event.model_id,
         "changes": event.changes,
         "ip": event.ip,
         "user_agent": event.user_agent,
@@ -147,7 +165,9 @@ def verify_chain(batch_size: int = 2000) -> tuple[int, ChainBreak | None]:
             return checked, ChainBreak(event.pk, "its content was edited after it was written")
         previous, last_id = event.hash, event.pk
         checked += 1
-    head = AuditHead.objects.get(pk=1)
+    head = AuditHead.objects.filter(pk=1).first()
+    if head is None:
+        return checked, ChainBreak(None, "the chain's head row is missing")
     if (head.last_event_id, head.last_hash) != (last_id, previous):
         return checked, ChainBreak(
             head.last_event_id or None, "events at the end of the log were deleted"

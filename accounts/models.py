@@ -155,6 +155,9 @@ class AuditEvent(AppendOnlyModel):
         related_name="+",
     )
     team_slug = models.CharField(max_length=60, blank=True)
+    # The registered model the event concerns (the model itself, one of its versions,
+    # artifacts or transitions), so a model's audit page is one index range.
+    model_id = models.BigIntegerField(null=True, blank=True)
     changes = models.JSONField(default=dict, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
@@ -169,6 +172,7 @@ class AuditEvent(AppendOnlyModel):
         indexes = [
             # Audit pages: per team and per object, newest first; filter by action.
             models.Index(fields=["team", "-id"], name="accounts_audit_team"),
+            models.Index(fields=["model_id", "-id"], name="accounts_audit_model"),
             models.Index(fields=["object_type", "object_id", "-id"], name="accounts_audit_obj"),
             models.Index(fields=["action", "-id"], name="accounts_audit_action"),
             models.Index(fields=["actor", "-id"], name="accounts_audit_actor"),

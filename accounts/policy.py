@@ -56,7 +56,9 @@ def memberships(user: Any) -> dict[int, str]:
 
 def forget_memberships(user: Any) -> None:
     """Drop the cached roles after changing this user's memberships."""
-    user.__dict__.pop("_modelgate_roles", None)
+    # Through attribute access, so a request's lazy user object forwards it to the user.
+    if hasattr(user, "_modelgate_roles"):
+        del user._modelgate_roles
 
 
 def role_in(user: Any, team: Team | int) -> str | None:
@@ -84,6 +86,11 @@ def _is_internal_model(obj: Any) -> bool:
     if model is None and hasattr(obj, "version"):
         model = obj.version.model
     return getattr(model, "visibility", None) == "internal"
+
+
+def is_site_admin(user: Any) -> bool:
+    """Site admins manage the installation (Django admin, the whole audit log)."""
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_superuser)
 
 
 def can(user: Any, action: Action | str, obj: Any) -> bool:

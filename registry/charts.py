@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 from django.utils.html import escape
@@ -24,17 +25,35 @@ class Point:
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high] (1-2-5 steps)."""
-    if math.isclose(low, high):
-        low, high = low - 1, high + 1
-    raw_step = (high - low) / max(count - 1, 1)
-    magnitude = 10 ** math.floor(math.log10(raw_step))
+    """Round tick values covering [low, high] in 1-2-2.5-5 steps; at most 3*count of them.
+
+    Works for any finite floats, including spans near the float limits and subnormal
+    values, where it falls back to the two ends.
+    """
+    span = high - low
+    if not math.isfinite(span) or span < 0:
+        return [low, high] if low != high else [low]
+    if span == 0:  # one value: pad it by half its size (or 0.5 around zero)
+        if abs(low) > sys.float_info.max / 4:
+            return [low]
+        span = abs(low) or 1.0
+        low, high = low - span / 2, high + span / 2
+    raw_step = span / max(count - 1, 1)
+    if raw_step <= sys.float_info.min:  # subnormal: no meaningful rounding left
+        return [low, high]
+    magnitude = 10.0 ** math.floor(math.log10(raw_step))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw_step)
-    start = math.floor(low / step) * step
-    ticks = [round(start, 10)]
-    while ticks[-1] < high:
-        ticks.append(round(start + step * len(ticks), 10))
-    return ticks
+    first = math.floor(low / step)
+    if first * step > low:  # low / step underflowed to zero
+        first -= 1
+    ndigits = max(0, -math.floor(math.log10(step)) + 2)
+    ticks = []
+    for i in range(3 * count + 1):
+        tick = round((first + i) * step, ndigits)
+        ticks.append(tick)
+        if tick >= high:
+            return ticks
+    return [low, high]
 
 
 def _labelled(count: int, most: int = 12) -> list[int]:
@@ -61,7 +80,12 @@ def line_chart(
         return left + (plot_w * i / (len(points) - 1) if len(points) > 1 else plot_w / 2)
 
     def y(v: float) -> float:
-        return top + plot_h - (v - y_min) / (y_max - y_min) * plot_h
+        # Halved first so spans near the float limits stay finite; a span too small to
+        # halve (subnormal) or a single tick puts the point in the middle.
+        half_span = y_max / 2 - y_min / 2
+        if half_span == 0:
+            return top + plot_h / 2
+        return top + plot_h - (v / 2 - y_min / 2) / half_span * plot_h
 
     parts = [
         f'<svg viewBox="0 0 {width} {height}" class="chart" role="img" '

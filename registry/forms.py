@@ -10,50 +10,69 @@ from django.core.exceptions import ValidationError
 
 from accounts.policy import Action, teams_for
 from registry import versioning
+from registry.markdown import MAX_DESCRIPTION_LENGTH
 from registry.metadata import clean_tags, parse_requirements_text
 from registry.models import RegisteredModel, Stage, TaskType, Visibility
 
 
 class BootstrapMixin:
-    """Bootstrap classes on every widget, and aria-invalid on fields with errors."""
+    """Bootstrap classes on every widget; fields with errors are marked invalid.
+
+    (Django itself adds aria-invalid and points aria-describedby at the help text and at
+    the error list, id "<field id>_error", which templates/_field.html renders.)
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for field in self.fields.values():  # type: ignore[attr-defined]
-            css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
-            classes = field.widget.attrs.get("class", "")
-            field.widget.attrs["class"] = f"{css} {classes}".strip()
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                css = "form-check-input"
+            elif isinstance(widget, forms.Select):
+                css = "form-select"
+            else:
+                css = "form-control"
+            widget.attrs["class"] = f"{css} {widget.attrs.get('class', '')}".strip()
+
+    def mark_invalid(self, name: str) -> None:
+        attrs = self.fields[name].widget.attrs  # type: ignore[attr-defined]
+        if "is-invalid" not in attrs["class"]:
+            attrs["class"] += " is-invalid"
 
     def full_clean(self) -> None:
         super().full_clean()  # type: ignore[misc]
         for name in self.errors:  # type: ignore[attr-defined]
             if name in self.fields:  # type: ignore[attr-defined]
-                attrs = self.fields[name].widget.attrs  # type: ignore[attr-defined]
-                attrs["class"] += " is-invalid"
-                attrs["aria-invalid"] = "true"
+                self.mark_invalid(name)
 
 
 class ServiceErrorsMixin:
     """Attach a service's ValidationError to the matching fields (or the form as a whole)."""
+
+    def service_field(self, field: str, message: str) -> str:
+        """The form field that shows a service error about `field`."""
+        return field
 
     def add_service_errors(self, exc: ValidationError) -> None:
         form: forms.Form = self  # type: ignore[assignment]
         if not hasattr(exc, "error_dict"):
             form.add_error(None, exc)
             return
-        for field, errors in exc.message_dict.items():
-            target = self.SERVICE_FIELD_MAP.get(field, field)  # type: ignore[attr-defined]
-            form.add_error(target if target in form.fields else None, errors)
-            if target in form.fields:
-                widget_attrs = form.fields[target].widget.attrs
-                widget_attrs["class"] += " is-invalid"
-                widget_attrs["aria-invalid"] = "true"
+        for field, messages in exc.message_dict.items():
+            for message in messages:
+                target = self.service_field(field, message)
+                if target in form.fields:
+                    form.add_error(target, message)
+                    if isinstance(self, BootstrapMixin):
+                        self.mark_invalid(target)
+                else:
+                    form.add_error(None, f"{field}: {message}")
 
 
 def parse_tag_lines(text: str) -> dict[str, str]:
-    """'key=value' (or a bare 'label') per line or comma-separated."""
+    """'key=value' (or a bare 'label') per line; values may contain commas."""
     tags: dict[str, str] = {}
-    for item in text.replace(",", "\n").splitlines():
+    for item in text.splitlines():
         if item.strip():
             key, _, value = item.partition("=")
             tags[key.strip()] = value.strip()
@@ -63,13 +82,14 @@ def parse_tag_lines(text: str) -> dict[str, str]:
         raise ValidationError(exc.messages) from None
 
 
-class ModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
-    SERVICE_FIELD_MAP: dict[str, str] = {}
-
+class NewModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
     team = forms.ModelChoiceField(queryset=None, to_field_name="slug")  # type: ignore[arg-type]
     name = forms.CharField(max_length=100, help_text="Letters, digits, '.', '_' and '-'.")
     description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 5}), required=False, help_text="Markdown."
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        max_length=MAX_DESCRIPTION_LENGTH,
+        help_text="Markdown.",
     )
     task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.CLASSIFICATION)
     framework = forms.CharField(
@@ -85,7 +105,11 @@ class ModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
         help_text="Who may read the model. Internal models are readable by every signed-in "
         "user; only the team may change them.",
     )
-    tags = forms.CharField(required=False, help_text="key=value, one per line or comma-separated")
+    tags = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="key=value (or a bare label), one per line",
+    )
 
     def __init__(self, user: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,11 +141,17 @@ def _json_field(label: str, example: str) -> forms.CharField:
 
 
 class RegisterVersionForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
-    SERVICE_FIELD_MAP = {"environment": "requirements"}
+    def service_field(self, field: str, message: str) -> str:
+        if field == "environment":  # the messages name the part: environment.python: …
+            return "python" if message.startswith("environment.python") else "requirements"
+        return field
 
     version = forms.CharField(max_length=versioning.MAX_VERSION_LENGTH, required=False)
     description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Markdown."
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=MAX_DESCRIPTION_LENGTH,
+        help_text="Markdown.",
     )
     files = MultipleFileField(required=False, help_text="Model files; stored by SHA-256.")
     framework_version = forms.CharField(max_length=50, required=False)
@@ -160,7 +190,11 @@ class RegisterVersionForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
     training_ended_at = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    tags = forms.CharField(required=False, help_text="key=value, one per line or comma-separated")
+    tags = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="key=value (or a bare label), one per line",
+    )
 
     def _clean_json(self, name: str) -> Any:
         text = self.cleaned_data[name].strip()
@@ -168,6 +202,8 @@ class RegisterVersionForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
             return None
         try:
             return json.loads(text)
+        except RecursionError:
+            raise ValidationError("is nested too deeply") from None
         except json.JSONDecodeError as exc:
             raise ValidationError(
                 f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -205,3 +241,56 @@ class StageForm(forms.Form):
     comment = forms.CharField(
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class EditModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
+    """What contributors may change on a model; visibility only for maintainers."""
+
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}),
+        required=False,
+        max_length=MAX_DESCRIPTION_LENGTH,
+        help_text="Markdown.",
+    )
+    task_type = forms.ChoiceField(choices=TaskType.choices)
+    framework = forms.CharField(max_length=50, required=False)
+    tags = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="key=value (or a bare label), one per line",
+    )
+    visibility = forms.ChoiceField(
+        choices=Visibility.choices,
+        help_text="Internal models are readable by every signed-in user; only the team may "
+        "change them.",
+    )
+
+    def __init__(self, *args: Any, may_maintain: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_maintain:
+            del self.fields["visibility"]
+
+    def clean_tags(self) -> dict[str, str]:
+        return parse_tag_lines(self.cleaned_data["tags"])
+
+
+class EditVersionForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}),
+        required=False,
+        max_length=MAX_DESCRIPTION_LENGTH,
+        help_text="Markdown.",
+    )
+    tags = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="key=value (or a bare label), one per line",
+    )
+
+    def clean_tags(self) -> dict[str, str]:
+        return parse_tag_lines(self.cleaned_data["tags"])
+
+
+def tag_lines(tags: Any) -> str:
+    """Tags as the edit forms show them: one key=value per line."""
+    return "\n".join(f"{t.key}={t.value}" if t.value else t.key for t in tags)

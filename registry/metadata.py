@@ -20,6 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from registry.markdown import MAX_DESCRIPTION_LENGTH
 from registry.models import Direction, ModelTag, ModelVersion, Split, TaskType
 
 # Metric names that conventionally mean "lower is better" when no direction is given.
@@ -74,9 +75,9 @@ class _Errors:
             raise ValidationError(self.by_field)
 
 
-# String fields and their column lengths (0: unlimited text).
+# String fields and their length limits (the column's, or the description cap).
 _STRING_FIELDS = {
-    name: ModelVersion._meta.get_field(name).max_length or 0
+    name: ModelVersion._meta.get_field(name).max_length or MAX_DESCRIPTION_LENGTH
     for name in (
         "description",
         "framework",
@@ -124,8 +125,38 @@ def clean_version_metadata(data: Mapping[str, Any]) -> VersionMetadata:
     return meta
 
 
+MAX_JSON_DEPTH = 32
+
+
+def _structure_problem(value: Any) -> str | None:
+    """Why a JSON value cannot be stored, or None: too deep, or NUL in a string.
+
+    Iterative, so no input can exhaust the interpreter's stack (the checks after it
+    recurse, safely, once this has bounded the depth).
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"is nested more than {MAX_JSON_DEPTH} levels deep"
+        if isinstance(item, str) and "\x00" in item:
+            return "must not contain NUL characters"
+        if isinstance(item, dict):
+            if any(isinstance(key, str) and "\x00" in key for key in item):
+                return "must not contain NUL characters"
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((child, depth + 1) for child in item)
+    return None
+
+
 def _check_json_size(data: Mapping[str, Any], errors: _Errors) -> None:
     limit = settings.MODELGATE_MAX_METADATA_BYTES
+    for name, value in data.items():
+        problem = _structure_problem(value)
+        if problem:
+            errors.add(name, problem)
+    errors.raise_if_any()
     for name in ("params", "signature", "environment", "metrics", "tags"):
         value = data.get(name)
         if value is None:

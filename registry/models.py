@@ -5,13 +5,16 @@ import posixpath
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Lower, Upper
 from django.urls import reverse
 
 from accounts import policy
 from accounts.models import AppendOnlyModel, AppendOnlyQuerySet, Team
 from registry.fields import ByteOrderCharField
+from registry.markdown import MAX_DESCRIPTION_LENGTH
 from registry.versioning import Scheme
 
 model_name_validator = RegexValidator(
@@ -76,7 +79,11 @@ class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
 class RegisteredModel(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="models")
     name = models.CharField(max_length=100, validators=[model_name_validator])
-    description = models.TextField(blank=True, help_text="Markdown; rendered sanitised.")
+    description = models.TextField(
+        blank=True,
+        help_text="Markdown; rendered sanitised.",
+        validators=[MaxLengthValidator(MAX_DESCRIPTION_LENGTH)],
+    )
     task_type = models.CharField(max_length=30, choices=TaskType.choices, default=TaskType.OTHER)
     framework = models.CharField(max_length=50, blank=True)
     versioning_scheme = models.CharField(
@@ -93,7 +100,8 @@ class RegisteredModel(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # Maintained by registry.services under the model's row lock.
+    # Maintained by registry.services under the model's row lock; latest_version is the
+    # highest version by the scheme's precedence.
     last_sequence = models.PositiveIntegerField(default=0, editable=False)
     version_count = models.PositiveIntegerField(default=0, editable=False)
     latest_version = models.ForeignKey(
@@ -110,7 +118,8 @@ class RegisteredModel(models.Model):
     class Meta:
         ordering = ["team__name", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "name"], name="registry_model_unique_name"),
+            # One name per team whatever its case ("Churn" and "churn" would confuse).
+            models.UniqueConstraint("team", Lower("name"), name="registry_model_unique_name_ci"),
         ]
         indexes = [
             # Models list: sort by name / recent activity, filter by framework and task.
@@ -118,6 +127,8 @@ class RegisteredModel(models.Model):
             models.Index(fields=["-updated_at"], name="registry_model_updated"),
             models.Index(fields=["framework"], name="registry_model_framework"),
             models.Index(fields=["task_type"], name="registry_model_task"),
+            # Models list sorted by "most versions".
+            models.Index(F("version_count").desc(), "id", name="registry_model_versions"),
         ]
 
     def __str__(self) -> str:
@@ -140,6 +151,8 @@ class ModelTag(models.Model):
         indexes = [
             # Models list "tag" filter: key, or key=value.
             models.Index(fields=["key", "value"], name="registry_modeltag_kv"),
+            # Models list text search matching a tag value (value__iexact: UPPER(value)).
+            models.Index(Upper("value"), name="registry_modeltag_value_ci"),
         ]
 
     def __str__(self) -> str:
@@ -152,7 +165,9 @@ class ModelVersion(models.Model):
     sequence = models.PositiveIntegerField(editable=False)
     # Byte order of sort_key is the scheme's precedence (registry.versioning.sort_key).
     sort_key = ByteOrderCharField(max_length=255, editable=False)
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, validators=[MaxLengthValidator(MAX_DESCRIPTION_LENGTH)]
+    )
     task_type = models.CharField(max_length=30, choices=TaskType.choices, blank=True)
     framework = models.CharField(max_length=50, blank=True)
     framework_version = models.CharField(max_length=50, blank=True)

@@ -18,9 +18,11 @@ def decode_cursor(cursor: str) -> str | None:
     """The key a cursor holds, or None when it is malformed (then the first page is shown)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+        key = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
     except (binascii.Error, UnicodeError, ValueError):
         return None
+    # Keys are printable ASCII; anything else (NUL, say) cannot be one of ours.
+    return key if key and key.isprintable() and len(key) <= 255 else None
 
 
 @dataclass

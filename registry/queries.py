@@ -30,7 +30,7 @@ class ModelFilters:
 
     @classmethod
     def from_query(cls, params: dict[str, str]) -> ModelFilters:
-        get = {k: (params.get(k) or "").strip()[:200] for k in cls.__dataclass_fields__}
+        get = {k: _clean_param(params.get(k)) for k in cls.__dataclass_fields__}
         if get["sort"] not in SORTS:
             get["sort"] = DEFAULT_SORT
         if get["stage"] not in Stage.values:
@@ -42,6 +42,12 @@ class ModelFilters:
     @property
     def active(self) -> bool:
         return any((self.q, self.team, self.framework, self.task, self.tag, self.stage))
+
+
+def _clean_param(value: str | None) -> str:
+    """A filter value as typed, or nothing when it holds characters no field can hold."""
+    text = (value or "").strip()[:200]
+    return text if text.isprintable() else ""
 
 
 def filter_models(filters: ModelFilters, user: Any) -> QuerySet[RegisteredModel]:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
 from registry import artifacts, versioning
@@ -52,6 +53,8 @@ def create_model(
     tags: dict[str, str] | None = None,
 ) -> RegisteredModel:
     require(actor, Action.CONTRIBUTE, team)
+    if visibility != Visibility.TEAM:
+        require(actor, Action.MAINTAIN, team)
     model = RegisteredModel(
         team=team,
         name=name.strip(),
@@ -65,15 +68,120 @@ def create_model(
     model.full_clean(validate_unique=False, validate_constraints=False)
     tags = clean_tags(tags)
     with transaction.atomic():
+        taken = ValidationError(
+            {"name": f"team {team.slug} already has a model named {model.name!r}"}
+        )
         if RegisteredModel.objects.filter(team=team, name__iexact=model.name).exists():
-            raise ValidationError(
-                {"name": f"team {team.slug} already has a model named {model.name!r}"}
-            )
-        model.save()
+            raise taken
+        try:
+            with transaction.atomic():
+                model.save()
+        except IntegrityError:  # registered by someone else a moment ago
+            raise taken from None
         ModelTag.objects.bulk_create(
             ModelTag(model=model, key=key, value=value) for key, value in tags.items()
         )
+        audit.record(
+            "model.create",
+            actor=actor,
+            obj=model,
+            team=team,
+            changes=audit.diff({}, _model_snapshot(model, tags)),
+        )
     return model
+
+
+# What a model's edit form may change, and who may change it.
+MODEL_EDITABLE = ("description", "task_type", "framework", "tags")
+MODEL_MAINTAINER_ONLY = ("visibility",)
+
+
+def update_model(*, model: RegisteredModel, actor: Any, **changes: Any) -> RegisteredModel:
+    """Edit a model's description, task, framework and tags (contributors) or its
+    visibility (maintainers); audited with a before/after diff."""
+    unknown = set(changes) - set(MODEL_EDITABLE) - set(MODEL_MAINTAINER_ONLY)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "cannot be changed"))
+    require(actor, Action.CONTRIBUTE, model)
+    if any(changes.get(f, getattr(model, f)) != getattr(model, f) for f in MODEL_MAINTAINER_ONLY):
+        require(actor, Action.MAINTAIN, model)
+    tags = clean_tags(changes.pop("tags")) if "tags" in changes else None
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        before = _model_snapshot(locked, _tags_of(locked))
+        for field, value in changes.items():
+            setattr(locked, field, value.strip().lower() if field == "framework" else value)
+        locked.full_clean(validate_unique=False, validate_constraints=False)
+        locked.save()
+        if tags is not None:
+            ModelTag.objects.filter(model=locked).delete()
+            ModelTag.objects.bulk_create(
+                ModelTag(model=locked, key=key, value=value) for key, value in tags.items()
+            )
+        after = _model_snapshot(locked, tags if tags is not None else before["tags"])
+        if before != after:
+            audit.record(
+                "model.update",
+                actor=actor,
+                obj=locked,
+                team=locked.team,
+                changes=audit.diff(before, after),
+            )
+    return locked
+
+
+def _tags_of(model: RegisteredModel) -> dict[str, str]:
+    return dict(ModelTag.objects.filter(model=model).values_list("key", "value"))
+
+
+def _model_snapshot(model: RegisteredModel, tags: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "description": model.description,
+        "task_type": model.task_type,
+        "framework": model.framework,
+        "versioning_scheme": model.versioning_scheme,
+        "visibility": model.visibility,
+        "tags": dict(sorted(tags.items())),
+    }
+
+
+def update_version(
+    *,
+    version: ModelVersion,
+    actor: Any,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> ModelVersion:
+    """Edit the mutable parts of a version (description, tags); audited. Everything else
+    a version carries is what was registered and never changes."""
+    require(actor, Action.CONTRIBUTE, version)
+    clean = clean_tags(tags) if tags is not None else None
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        old_tags = dict(VersionTag.objects.filter(version=locked).values_list("key", "value"))
+        before = {"description": locked.description, "tags": old_tags}
+        if description is not None:
+            locked.description = description
+            locked.save(update_fields=["description"])
+        if clean is not None:
+            VersionTag.objects.filter(version=locked).delete()
+            VersionTag.objects.bulk_create(
+                VersionTag(version=locked, key=key, value=value) for key, value in clean.items()
+            )
+        after = {
+            "description": locked.description,
+            "tags": clean if clean is not None else old_tags,
+        }
+        if before != after:
+            audit.record(
+                "version.update",
+                actor=actor,
+                obj=locked,
+                team=locked.model.team,
+                changes=audit.diff(before, after),
+            )
+    return locked
 
 
 def register_version(
@@ -171,7 +279,12 @@ def _create_version_rows(
     *,
     automatic: bool,
 ) -> ModelVersion:
-    locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    # Lock the model row only (not the joined team row).
+    locked = (
+        RegisteredModel.objects.select_for_update(of=("self",))
+        .select_related("team", "latest_version")
+        .get(pk=model.pk)
+    )
     if automatic:
         version = _next_free_timestamp(locked, version)
     if ModelVersion.objects.filter(model=locked, version=version).exists():
@@ -222,8 +335,22 @@ def _create_version_rows(
     )
     locked.last_sequence = sequence
     locked.version_count += 1
-    locked.latest_version = mv
+    # "Latest" is the highest version by the scheme's precedence, not the newest one: a
+    # hotfix 1.4.3 registered after 2.0.0 does not make 1.4.3 the latest.
+    if locked.latest_version is None or mv.sort_key > locked.latest_version.sort_key:
+        locked.latest_version = mv
     locked.save(update_fields=["last_sequence", "version_count", "latest_version", "updated_at"])
+    audit.record(
+        "version.register",
+        actor=actor,
+        obj=mv,
+        team=locked.team,
+        changes={
+            "version": [None, version],
+            "artifacts": [None, {path: b.sha256 for path, b in zip(paths, staged, strict=True)}],
+            "metrics": [None, len(metadata.metrics)],
+        },
+    )
     # Last, so that nothing after it can fail: the blobs become visible at their address.
     artifacts.commit_blobs(staged)
     Artifact.objects.bulk_create(
@@ -267,7 +394,7 @@ def apply_transition(
     _check_stage(to_stage)
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().get(pk=version.model_id)
-        current = ModelVersion.objects.get(pk=version.pk)
+        current = ModelVersion.objects.select_related("model__team").get(pk=version.pk)
         if current.stage == to_stage:
             raise ValidationError(
                 {"to_stage": f"version {current.version} is already in {Stage(to_stage).label}"}
@@ -276,7 +403,7 @@ def apply_transition(
         if to_stage == Stage.PRODUCTION:
             for previous in ModelVersion.objects.filter(
                 model_id=current.model_id, stage=Stage.PRODUCTION
-            ):
+            ).select_related("model__team"):
                 _move(previous, Stage.ARCHIVED, actor, f"replaced by {current.version}", now)
         transition = _move(current, to_stage, actor, comment, now)
         RegisteredModel.objects.filter(pk=current.model_id).update(updated_at=now)
@@ -293,6 +420,13 @@ def _move(
         to_stage=to_stage,
         actor=actor,
         comment=comment,
+    )
+    audit.record(
+        "version.stage",
+        actor=actor,
+        obj=version,
+        team=version.model.team,
+        changes={"stage": [version.stage, to_stage], "comment": [None, comment or None]},
     )
     version.stage = to_stage
     version.stage_changed_at = now

@@ -2,22 +2,30 @@ from __future__ import annotations
 
 from django.urls import path
 
+from registry import converters  # noqa: F401 -- registers model_name, version, artifact_path
 from registry.views import artifacts, dashboard, models, versions
 
-VERSION = "models/<slug:team>/<str:name>/versions/<str:version>/"
+MODEL = "models/<slug:team>/<model_name:name>/"
+VERSION = MODEL + "versions/<version:version>/"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("models/", models.model_list, name="models"),
     path("models/new/", models.model_create, name="model-create"),
-    path("models/<slug:team>/<str:name>/", models.model_detail, name="model-detail"),
+    path(MODEL, models.model_detail, name="model-detail"),
+    path(MODEL + "edit/", models.model_edit, name="model-edit"),
     path(
-        "models/<slug:team>/<str:name>/register/",
+        MODEL + "register/",
         versions.version_register,
         name="version-register",
     ),
     path(VERSION, versions.version_detail, name="version-detail"),
+    path(VERSION + "edit/", versions.version_edit, name="version-edit"),
     path(VERSION + "stage/", versions.version_stage, name="version-stage"),
     path(VERSION + "manifest.json", artifacts.version_manifest, name="version-manifest"),
-    path(VERSION + "files/<path:path>", artifacts.artifact_download, name="artifact-download"),
+    path(
+        VERSION + "files/<artifact_path:path>",
+        artifacts.artifact_download,
+        name="artifact-download",
+    ),
 ]

@@ -6,6 +6,7 @@ from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from accounts.tokens import token_or_session
 from registry.access import version_for_user
 from registry.models import Artifact, blob_storage_name
 from registry.storage import artifact_storage
@@ -13,6 +14,7 @@ from registry.views.common import HtmxHttpRequest
 
 
 @require_GET
+@token_or_session(scope="read")  # deploy jobs: curl -H "Authorization: Bearer mg_…"
 def artifact_download(
     request: HtmxHttpRequest, team: str, name: str, version: str, path: str
 ) -> HttpResponse:
@@ -30,6 +32,7 @@ def artifact_download(
 
 
 @require_GET
+@token_or_session(scope="read")
 def version_manifest(request: HtmxHttpRequest, team: str, name: str, version: str) -> HttpResponse:
     mv = version_for_user(request.user, team, name, version)
     files = [{"path": a.path, "size": a.size, "sha256": a.blob_id} for a in mv.artifacts.all()]

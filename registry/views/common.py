@@ -12,5 +12,10 @@ class HtmxHttpRequest(HttpRequest):
 
 
 def wants_partial(request: HtmxHttpRequest) -> bool:
-    """A partial swap was asked for; boosted navigations and direct visits get whole pages."""
-    return bool(request.htmx) and not request.htmx.boosted
+    """A partial swap was asked for.
+
+    Boosted navigations, direct visits and htmx's history restores (Back after the page
+    left its cache) all need the whole page.
+    """
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request

@@ -8,10 +8,10 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.policy import Action, teams_for
+from accounts.policy import Action, can, teams_for
 from registry import charts, services
 from registry.access import model_for_user
-from registry.forms import ModelForm
+from registry.forms import EditModelForm, NewModelForm, tag_lines
 from registry.models import Metric, ModelTag, ModelVersion, RegisteredModel, Stage, TaskType
 from registry.pagination import keyset_page
 from registry.queries import SORTS, ModelFilters, filter_models, frameworks
@@ -37,7 +37,7 @@ def model_list(request: HtmxHttpRequest) -> HttpResponse:
         "tasks": TaskType.choices,
     }
     if wants_partial(request):
-        return render(request, "registry/model_list.html#results", context)
+        return render(request, "registry/model_list.html#results", context | {"oob": True})
     context |= {
         "teams": teams_for(request.user, Action.VIEW),
         "frameworks": frameworks(request.user),
@@ -47,7 +47,7 @@ def model_list(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def model_create(request: HtmxHttpRequest) -> HttpResponse:
-    form = ModelForm(request.user, request.POST or None)
+    form = NewModelForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             model = services.create_model(actor=request.user, **form.cleaned_data)
@@ -57,6 +57,32 @@ def model_create(request: HtmxHttpRequest) -> HttpResponse:
             messages.success(request, f"Model {model.name} registered in {model.team}.")
             return redirect(model)
     return render(request, "registry/model_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def model_edit(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
+    model = model_for_user(request.user, team, name, Action.CONTRIBUTE)
+    may_maintain = can(request.user, Action.MAINTAIN, model)
+    initial = {
+        "description": model.description,
+        "task_type": model.task_type,
+        "framework": model.framework,
+        "visibility": model.visibility,
+        "tags": tag_lines(model.tags.all()),
+    }
+    form = EditModelForm(request.POST or None, initial=initial, may_maintain=may_maintain)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_model(model=model, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Saved {model.name}.")
+            return redirect(model)
+    status = 400 if form.errors else 200
+    return render(
+        request, "registry/model_edit.html", {"model": model, "form": form}, status=status
+    )
 
 
 @require_GET
@@ -92,15 +118,17 @@ def model_detail(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse
 
 
 def _trend_context(model: RegisteredModel, chosen: str) -> dict[str, object]:
-    """The metric picker's choices come from the latest version (cheap at any model size)."""
-    choices = []
-    if model.latest_version_id:
-        choices = [
+    """The metric picker offers what the most recently registered versions measured
+    (cheap at any model size); a test metric is shown first."""
+    recent = ModelVersion.objects.filter(model=model).order_by("-sequence").values("pk")[:5]
+    choices = sorted(
+        {
             f"{split}.{name}"
-            for split, name in Metric.objects.filter(
-                version_id=model.latest_version_id
-            ).values_list("split", "name")
-        ]
+            for split, name in Metric.objects.filter(version__in=recent).values_list(
+                "split", "name"
+            )
+        }
+    )
     if chosen not in choices:
         chosen = next((c for c in choices if c.startswith("test.")), choices[0] if choices else "")
     points: list[charts.Point] = []

@@ -10,9 +10,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.policy import Action, can
 from registry import services, versioning
 from registry.access import model_for_user, version_for_user
-from registry.forms import RegisterVersionForm, StageForm
+from registry.forms import EditVersionForm, RegisterVersionForm, StageForm, tag_lines
 from registry.metadata import clean_version_metadata
-from registry.models import Split, Stage
+from registry.models import RegisteredModel, Split, Stage
 from registry.views.common import HtmxHttpRequest
 
 
@@ -38,7 +38,7 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         "stage_choices": [
             (stage, label)
             for stage, label in Stage.choices
-            if can(request.user, services.stage_change_action(stage), mv)
+            if stage != mv.stage and can(request.user, services.stage_change_action(stage), mv)
         ],
     }
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
@@ -64,16 +64,32 @@ def version_register(request: HtmxHttpRequest, team: str, name: str) -> HttpResp
         else:
             messages.success(request, f"Registered {model.name} {mv.version}.")
             return redirect(mv)
-    latest = model.versions.order_by("-sort_key").values_list("version", flat=True).first()
-    context = {
-        "model": model,
-        "form": form,
-        "suggestions": versioning.suggest_next(model.versioning_scheme, latest),
-        "latest": latest,
-        "auto_version": versioning.auto_version(model.versioning_scheme, timezone.now()),
-    }
+    form.fields["version"].help_text = _version_help(model)
+    context = {"model": model, "form": form}
     status = 400 if form.errors else 200
     return render(request, "registry/version_form.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def version_edit(request: HtmxHttpRequest, team: str, name: str, version: str) -> HttpResponse:
+    mv = version_for_user(request.user, team, name, version, Action.CONTRIBUTE)
+    initial = {"description": mv.description, "tags": tag_lines(mv.tags.all())}
+    form = EditVersionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_version(version=mv, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Saved {mv.model.name} {mv.version}.")
+            return redirect(mv)
+    status = 400 if form.errors else 200
+    return render(
+        request,
+        "registry/version_edit.html",
+        {"model": mv.model, "version": mv, "form": form},
+        status=status,
+    )
 
 
 @require_POST
@@ -92,3 +108,21 @@ def version_stage(request: HtmxHttpRequest, team: str, name: str, version: str) 
             request, f"{mv.model.name} {mv.version} moved to {mv.get_stage_display()}."
         )
     return redirect(mv)
+
+
+def _version_help(model: RegisteredModel) -> str:
+    """What to type as the version: the scheme, the latest one and what could come next."""
+    scheme = model.versioning_scheme
+    latest = model.latest_version.version if model.latest_version else None
+    parts = [f"Scheme: {scheme}."]
+    if latest:
+        parts.append(f"Latest: {latest}.")
+    suggestions = versioning.suggest_next(scheme, latest)
+    if suggestions:
+        parts.append(
+            "Suggested: " + ", ".join(f"{v} ({kind})" for kind, v in suggestions.items()) + "."
+        )
+    automatic = versioning.auto_version(scheme, timezone.now())
+    if automatic:
+        parts.append(f"Leave empty to use the registration time (e.g. {automatic}).")
+    return " ".join(parts)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registry.charts import Point, line_chart, nice_ticks
 
@@ -17,6 +19,27 @@ def test_it_makes_ticks_that_cover_the_data(low, high):
     assert 2 <= len(ticks) <= 12
     steps = {round(b - a, 12) for a, b in zip(ticks, ticks[1:], strict=False)}
     assert len(steps) == 1
+
+
+@given(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_it_always_covers_any_finite_range_with_few_ticks(a, b):
+    low, high = min(a, b), max(a, b)
+    ticks = nice_ticks(low, high)
+    assert 1 <= len(ticks) <= 16
+    assert ticks[0] <= low and ticks[-1] >= high
+    assert ticks == sorted(ticks)
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(1e-300, 2e-300), (-1.7e308, 1.7e308), (1e-12, 3e-12), (0.0, 5e-324)]
+)
+def test_it_draws_extreme_values(low, high):
+    svg = str(line_chart([Point("a", low, "development"), Point("b", high, "staging")], title="t"))
+    assert svg.startswith("<svg") and svg.count("<circle") == 2
+    assert "nan" not in svg and "inf" not in svg
 
 
 def test_it_keeps_every_point_inside_the_plot():

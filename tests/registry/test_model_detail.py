@@ -130,3 +130,14 @@ def test_its_query_count_does_not_grow_with_versions(
     assert older
     with django_assert_max_num_queries(10):
         assert client.get(url(model), {"cursor": older.group(1).decode()}).status_code == 200
+
+
+def test_it_keeps_the_chosen_metric_in_the_stage_filter_links(
+    client, viewer, make_model, make_version
+):
+    model = make_model()
+    make_version(model, "1.0.0", metrics={"test": {"auc": 0.8}, "train": {"loss": 0.2}})
+    client.force_login(viewer)
+    html = client.get(url(model), {"metric": "train.loss", "stage": "staging"}).content.decode()
+    assert 'href="?metric=train.loss&amp;stage=development"' in html
+    assert 'hx-push-url="true"' in html and 'name="stage" value="staging"' in html

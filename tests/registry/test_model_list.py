@@ -137,3 +137,18 @@ def test_its_query_count_does_not_grow_with_rows(
     assert response.status_code == 200
     with django_assert_max_num_queries(9):
         client.get(URL)
+
+
+def test_it_refreshes_the_live_count_out_of_band(client, viewer, catalogue):
+    client.force_login(viewer)
+    part = client.get(URL, {"team": "fraud"}, headers={"HX-Request": "true"}).content.decode()
+    assert 'id="results-status"' in part and 'hx-swap-oob="innerHTML"' in part
+    full = client.get(URL, {"team": "fraud"}).content.decode()
+    assert 'id="results-status"' in full and "hx-swap-oob" not in full
+
+
+def test_it_gives_htmx_history_restores_the_whole_page(client, viewer, catalogue):
+    client.force_login(viewer)
+    response = client.get(URL, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert b"<html" in response.content
+    assert "HX-Request" in response["Vary"]

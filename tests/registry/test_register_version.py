@@ -853,9 +853,10 @@ def test_it_registers_with_a_constant_number_of_queries(
 
     # (the membership is cached on the actor by the first registration)
     # savepoint, model row lock, duplicate check, savepoint + insert version + release,
-    # metrics, tags, known blobs, new blobs, artifacts, transition, model update, release:
-    # 14, whatever the number of files, metrics and tags.
-    with django_assert_max_num_queries(14):
+    # metrics, tags, known blobs, new blobs, artifacts, transition, model update, the audit
+    # event (lock the chain head, insert, move the head), release: 17, whatever the number
+    # of files, metrics and tags.
+    with django_assert_max_num_queries(17):
         mv = services.register_version(
             model=model, actor=contributor, version="1.0.0", metadata=metadata, files=uploads
         )
@@ -908,3 +909,15 @@ def test_it_records_when_the_version_entered_its_first_stage(
     before = timezone.now()
     mv = make_version(model, "1.0.0")
     assert mv.stage_changed_at is not None and mv.stage_changed_at >= before
+
+
+def test_it_keeps_the_highest_version_as_latest_when_a_hotfix_comes_later(
+    model: RegisteredModel, make_version: MakeVersion
+) -> None:
+    make_version(model, "1.4.2")
+    two = make_version(model, "2.0.0")
+    make_version(model, "1.4.3")  # a hotfix of the old line, registered last
+
+    model.refresh_from_db()
+    assert model.latest_version == two
+    assert model.last_sequence == 3

@@ -24,7 +24,7 @@ def form_data(**overrides):
         "python": "3.12.1",
         "requirements": "numpy==1.26.4\n# comment\nscikit-learn==1.5.0\n",
         "code_commit": "abc1234",
-        "tags": "owner=fraud, candidate",
+        "tags": "owner=fraud, payments\ncandidate",
     }
     data.update(overrides)
     return data
@@ -44,7 +44,10 @@ def test_it_registers_a_version_with_files(client, contributor, make_model):
     assert sorted(version.artifacts.values_list("path", flat=True)) == ["README.md", "model.bin"]
     assert [p["name"] for p in version.environment["packages"]] == ["numpy", "scikit-learn"]
     assert version.code_dirty is False
-    assert dict(version.tags.values_list("key", "value")) == {"owner": "fraud", "candidate": ""}
+    assert dict(version.tags.values_list("key", "value")) == {
+        "owner": "fraud, payments",
+        "candidate": "",
+    }
 
 
 def test_it_suggests_next_versions(client, contributor, make_model, make_version):

@@ -291,9 +291,10 @@ def test_it_promotes_with_a_fixed_number_of_queries(
     change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     # the version's team (membership is cached on the actor), savepoint, model row lock,
-    # re-read the version, current Production versions, archive it (transition + update),
-    # promote (transition + update), touch the model, release: 11.
-    with django_assert_max_num_queries(11):
+    # re-read the version (+team), current Production versions (+team), archive it
+    # (transition, audit event: lock head + insert + move head, update), promote (the same
+    # five), touch the model, release: 16.
+    with django_assert_max_num_queries(16):
         change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)
 
 

@@ -153,10 +153,10 @@ class TestStageChange:
     ):
         client.force_login(contributor)
         choices = [s for s, _ in client.get(url(version)).context["stage_choices"]]
-        assert choices == ["development", "staging"]
+        assert choices == ["staging"]  # not the stage it is in; not into service
         client.force_login(maintainer)
         choices = [s for s, _ in client.get(url(version)).context["stage_choices"]]
-        assert choices == ["development", "staging", "production", "archived"]
+        assert choices == ["staging", "production", "archived"]
 
     def test_it_reports_bad_input_and_changes_nothing(self, client, contributor, version):
         client.force_login(contributor)
