@@ -123,9 +123,9 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def event_hash(event: AuditEvent) -> str:
-    """SHA-256 over the event's content (canonical JSON) and the previous event's hash."""
-    content = {
+def hashed_content(event: AuditEvent) -> dict[str, Any]:
+    """Exactly what an event's hash covers (exports publish it, so anyone can re-check)."""
+    return {
         "created_at": event.created_at.astimezone(dt.UTC).isoformat(),
         "actor_id": event.actor_id,
         "actor_name": event.actor_name,
@@ -141,7 +141,13 @@ def event_hash(event: AuditEvent) -> str:
         "request_id": event.request_id,
         "prev_hash": event.prev_hash,
     }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(event: AuditEvent) -> str:
+    """SHA-256 over the event's content (canonical JSON), which includes the previous hash."""
+    canonical = json.dumps(
+        hashed_content(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

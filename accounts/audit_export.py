@@ -27,6 +27,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
+from accounts import audit
 from accounts.models import AuditEvent
 
 Format = Literal["csv", "jsonl"]
@@ -37,22 +38,7 @@ FORMATS: dict[str, str] = {
 BATCH_SIZE = 1000
 
 # What accounts.audit.event_hash covers, in the order the columns are written.
-HASHED_FIELDS = (
-    "created_at",
-    "actor_id",
-    "actor_name",
-    "action",
-    "object_type",
-    "object_id",
-    "object_repr",
-    "team_slug",
-    "model_id",
-    "changes",
-    "ip",
-    "user_agent",
-    "request_id",
-    "prev_hash",
-)
+HASHED_FIELDS = tuple(audit.hashed_content(AuditEvent(created_at=dt.datetime.now(dt.UTC))))
 COLUMNS = ("id", *HASHED_FIELDS[:8], "team_id", *HASHED_FIELDS[8:], "hash")
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
@@ -60,25 +46,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def event_row(event: AuditEvent) -> dict[str, Any]:
     """The event as exported: hashed fields in the exact form event_hash uses."""
-    return {
-        "id": event.pk,
-        "created_at": event.created_at.astimezone(dt.UTC).isoformat(),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "object_repr": event.object_repr,
-        "team_id": event.team_id,
-        "team_slug": event.team_slug,
-        "model_id": event.model_id,
-        "changes": event.changes,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "request_id": event.request_id,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
+    content = audit.hashed_content(event)
+    return {"id": event.pk, **content, "team_id": event.team_id, "hash": event.hash}
 
 
 def iter_events(events: QuerySet[AuditEvent], batch_size: int = 0) -> Iterator[AuditEvent]:

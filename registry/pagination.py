@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,16 +33,28 @@ class KeysetPage:
     previous_cursor: str | None
 
 
+def int_key(key: str) -> int | None:
+    """For keyset_page on integer keys (ids): a cursor must hold digits."""
+    return int(key) if key.isascii() and key.isdigit() and len(key) <= 18 else None
+
+
 def keyset_page(
-    queryset: QuerySet[Any], *, key: str, after: str | None, before: str | None, size: int
+    queryset: QuerySet[Any],
+    *,
+    key: str,
+    after: str | None,
+    before: str | None,
+    size: int,
+    key_type: Callable[[str], Any] = str,
 ) -> KeysetPage:
     """A page of `queryset` in descending `key` order.
 
     `after` continues past the given cursor (older items); `before` goes back (newer items).
-    One query: it fetches one extra row to know whether there is another page.
+    One query: it fetches one extra row to know whether there is another page. `key_type`
+    turns a cursor's text into the key's type (None when it cannot be one: first page).
     """
-    after_key = decode_cursor(after) if after else None
-    before_key = decode_cursor(before) if before else None
+    after_key = _cursor_key(after, key_type)
+    before_key = _cursor_key(before, key_type)
     if before_key is not None:
         rows = list(queryset.filter(**{f"{key}__gt": before_key}).order_by(key)[: size + 1])
         has_newer = len(rows) > size
@@ -58,6 +71,11 @@ def keyset_page(
     last = getattr(items[-1], key) if items else None
     return KeysetPage(
         items=items,
-        next_cursor=encode_cursor(last) if has_older and last is not None else None,
-        previous_cursor=encode_cursor(first) if has_newer and first is not None else None,
+        next_cursor=encode_cursor(str(last)) if has_older and last is not None else None,
+        previous_cursor=encode_cursor(str(first)) if has_newer and first is not None else None,
     )
+
+
+def _cursor_key(cursor: str | None, key_type: Callable[[str], Any]) -> Any:
+    text = decode_cursor(cursor) if cursor else None
+    return key_type(text) if text is not None else None

@@ -33,7 +33,7 @@ from accounts import audit_export, policy
 from accounts.models import AuditEvent, Team
 from accounts.policy import Action, teams_for
 from registry.access import model_for_user
-from registry.pagination import KeysetPage, decode_cursor, encode_cursor
+from registry.pagination import int_key, keyset_page
 from registry.views.common import HtmxHttpRequest, wants_partial
 
 EVENTS_PER_PAGE = 50
@@ -207,11 +207,13 @@ def _export(
 def _render(request: HtmxHttpRequest, scope: Scope) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     form.is_valid()
-    page = events_page(
+    page = keyset_page(
         form.filter(scope.events),
-        after=_cursor_id(request.GET.get("cursor")),
-        before=_cursor_id(request.GET.get("before")),
+        key="pk",
+        after=request.GET.get("cursor"),
+        before=request.GET.get("before"),
         size=EVENTS_PER_PAGE,
+        key_type=int_key,
     )
     for event in page.items:
         event.change_items = change_items(event.changes)  # type: ignore[attr-defined]
@@ -248,39 +250,6 @@ def _query_string(params: Any) -> str:
             kept.pop(key)
     encoded = kept.urlencode()
     return f"?{encoded}" if encoded else ""
-
-
-def _cursor_id(cursor: str | None) -> int | None:
-    """The event id a cursor holds; a malformed one counts as no cursor (the first page)."""
-    key = decode_cursor(cursor) if cursor else None
-    if key and key.isascii() and key.isdigit() and len(key) <= 18:
-        return int(key)
-    return None
-
-
-def events_page(
-    events: QuerySet[AuditEvent], *, after: int | None, before: int | None, size: int
-) -> KeysetPage:
-    """Keyset pagination on the event id, newest first, in one query.
-
-    registry.pagination.keyset_page does the same on string keys; ids are integers, so
-    this is its twin (same cursors, same KeysetPage).
-    """
-    if before is not None:
-        rows = list(events.filter(pk__gt=before).order_by("pk")[: size + 1])
-        items = list(reversed(rows[:size]))
-        has_newer, has_older = len(rows) > size, True
-    else:
-        if after is not None:
-            events = events.filter(pk__lt=after)
-        rows = list(events.order_by("-pk")[: size + 1])
-        items = rows[:size]
-        has_newer, has_older = after is not None, len(rows) > size
-    return KeysetPage(
-        items=items,
-        next_cursor=encode_cursor(str(items[-1].pk)) if has_older and items else None,
-        previous_cursor=encode_cursor(str(items[0].pk)) if has_newer and items else None,
-    )
 
 
 def known_actions(limit: int = 200) -> list[str]:

@@ -1,0 +1,209 @@
+"""Every URL × every persona → the status the permission policy promises.
+
+The URL list comes from the URL conf: a new view without a rule here fails
+`test_every_url_has_a_rule`. Objects belong to team "fraud"; "outsider" is a maintainer
+of another team (so not even existence leaks: 404), "anonymous" is signed out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.admindocs.views import extract_views_from_urlpatterns
+from django.test import Client
+from django.urls import get_resolver, reverse
+
+from accounts import tokens
+from accounts.models import Membership
+from registry.models import ModelVersion, RegisteredModel
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = ["site_admin", "maintainer", "reviewer", "contributor", "viewer", "outsider",
+            "anonymous"]  # fmt: skip
+LOGIN = 302  # anonymous visitors are sent to sign in
+
+# Who sees what: statuses for GET, in PERSONAS order.
+ALL_SIGNED_IN = (200, 200, 200, 200, 200, 200, LOGIN)
+TEAM_READ = (200, 200, 200, 200, 200, 404, LOGIN)
+TEAM_CONTRIBUTE = (200, 200, 200, 200, 403, 404, LOGIN)
+SITE_ADMIN_ONLY = (200, 404, 404, 404, 404, 404, LOGIN)
+POST_ONLY = (405, 405, 405, 405, 405, 405, LOGIN)
+OWN_TOKEN = (404, 200, 404, 404, 404, 404, LOGIN)  # the maintainer's token
+
+M = ("fraud", "churn")
+V = (*M, "1.0.0")
+GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
+    "dashboard": ((), ALL_SIGNED_IN),
+    "models": ((), ALL_SIGNED_IN),
+    "model-create": ((), ALL_SIGNED_IN),  # the form explains who may register where
+    "model-detail": (M, TEAM_READ),
+    "model-edit": (M, TEAM_CONTRIBUTE),
+    "version-register": (M, TEAM_CONTRIBUTE),
+    "version-detail": (V, TEAM_READ),
+    "version-edit": (V, TEAM_CONTRIBUTE),
+    "version-stage": (V, POST_ONLY),
+    "version-manifest": (V, TEAM_READ),
+    "artifact-download": ((*V, "model.bin"), TEAM_READ),
+    "login": ((), (302, 302, 302, 302, 302, 302, 200)),
+    "logout": ((), (405, 405, 405, 405, 405, 405, LOGIN)),  # sign out is a POST
+    "profile": ((), ALL_SIGNED_IN),
+    "token-create": ((), POST_ONLY),
+    "token-revoke": (("token",), OWN_TOKEN),
+    "password_change": ((), ALL_SIGNED_IN),
+    "password_change_done": ((), ALL_SIGNED_IN),
+    "team-list": ((), ALL_SIGNED_IN),
+    "team-detail": (("fraud",), TEAM_READ),
+    "team-member-add": (("fraud",), POST_ONLY),
+    "team-member-role": (("fraud", "membership"), POST_ONLY),
+    "team-member-remove": (("fraud", "membership"), POST_ONLY),
+    "audit-log": ((), SITE_ADMIN_ONLY),
+    "audit-log-export": (("csv",), SITE_ADMIN_ONLY),
+    "audit-team": (("fraud",), TEAM_READ),
+    "audit-team-export": (("fraud", "jsonl"), TEAM_READ),
+    "audit-model": (M, TEAM_READ),
+    "audit-model-export": ((*M, "csv"), TEAM_READ),
+}
+
+# State-changing requests: (args, form data, statuses in PERSONAS order). 302 = done.
+OK, DENIED, HIDDEN = 302, 403, 404
+POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] = {
+    "model-edit": (M, {"description": "x", "task_type": "other", "visibility": "team"},
+                   (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "version-edit": (V, {"description": "x"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "version-stage": (V, {"to_stage": "staging"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "version-register": (M, {"version": "2.0.0"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "team-member-add": (("fraud",), {"user": "newcomer", "role": "viewer"},
+                        (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "team-member-role": (("fraud", "membership"), {"role": "contributor"},
+                         (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "team-member-remove": (("fraud", "membership"), {},
+                           (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "token-revoke": (("token",), {}, (HIDDEN, OK, HIDDEN, HIDDEN, HIDDEN, HIDDEN, LOGIN)),
+}  # fmt: skip
+
+
+def named_urls() -> set[str]:
+    names = set()
+    for _view, _pattern, namespace, name in extract_views_from_urlpatterns(
+        get_resolver().url_patterns
+    ):
+        if name and "admin" not in (namespace or []):  # the admin has its own test
+            names.add(name)
+    return names
+
+
+def test_every_url_has_a_rule():
+    missing = named_urls() - set(GET_RULES)
+    assert not missing, f"add these views to the role matrix: {sorted(missing)}"
+    assert set(GET_RULES) <= named_urls()
+
+
+@pytest.fixture
+def world(make_model, make_version, maintainer, reviewer, contributor, viewer, outsider,
+          site_admin, django_user_model):  # fmt: skip
+    model = make_model("churn")
+    make_version(model, "1.0.0", files={"model.bin": b"weights"})
+    django_user_model.objects.create_user("newcomer", "new@example.com", "pw")
+    token, _secret = tokens.create(maintainer, name="ci", scopes=["read"])
+    return {
+        "token": token.pk,
+        "membership": Membership.objects.get(user=viewer, team=model.team).pk,
+    }
+
+
+def resolve_args(args: tuple[Any, ...], world: dict[str, int]) -> list[Any]:
+    return [world.get(arg, arg) if isinstance(arg, str) else arg for arg in args]
+
+
+def sign_in(client, request, persona: str) -> None:
+    if persona != "anonymous":
+        client.force_login(request.getfixturevalue(persona))
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(GET_RULES))
+def test_get(client, request, world, name, persona):
+    args, statuses = GET_RULES[name]
+    sign_in(client, request, persona)
+    response = client.get(reverse(name, args=resolve_args(args, world)))
+    assert response.status_code == statuses[PERSONAS.index(persona)]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(POST_RULES))
+def test_post(client, request, world, name, persona):
+    args, data, statuses = POST_RULES[name]
+    sign_in(client, request, persona)
+    before = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    response = client.post(reverse(name, args=resolve_args(args, world)), data)
+    expected = statuses[PERSONAS.index(persona)]
+    assert response.status_code == expected
+    if expected != OK:  # refused: nothing changed
+        after = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+        assert after == before
+
+
+@pytest.mark.parametrize("name", sorted(POST_RULES))
+def test_every_state_change_needs_the_csrf_token(world, maintainer, name):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(maintainer)
+    args, data, _statuses = POST_RULES[name]
+    before = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    response = client.post(reverse(name, args=resolve_args(args, world)), data)
+    assert response.status_code == 403
+    after = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    assert after == before
+
+
+class TestOtherTeamsIds:
+    """IDOR: another team's ids in URLs and forms are refused as if they did not exist."""
+
+    @pytest.fixture
+    def growth_member(self, other_team, outsider):
+        return Membership.objects.get(user=outsider, team=other_team)
+
+    def test_it_ignores_a_membership_of_another_team_under_ones_own_team(
+        self, client, world, maintainer, growth_member
+    ):
+        client.force_login(maintainer)
+        url = reverse("team-member-role", args=["fraud", growth_member.pk])
+        assert client.post(url, {"role": "viewer"}).status_code == 404
+        url = reverse("team-member-remove", args=["fraud", growth_member.pk])
+        assert client.post(url).status_code == 404
+        growth_member.refresh_from_db()
+        assert growth_member.role == "maintainer"
+
+    def test_it_hides_another_teams_members_pages(self, client, world, maintainer, growth_member):
+        client.force_login(maintainer)
+        url = reverse("team-member-role", args=["growth", growth_member.pk])
+        assert client.post(url, {"role": "viewer"}).status_code == 404
+        assert (
+            client.post(
+                reverse("team-member-add", args=["growth"]), {"user": "newcomer", "role": "viewer"}
+            ).status_code
+            == 404
+        )
+
+    def test_it_refuses_registering_a_model_in_another_team(self, client, world, contributor):
+        client.force_login(contributor)
+        response = client.post(reverse("model-create"), {
+            "team": "growth", "name": "sneaky", "task_type": "other",
+            "versioning_scheme": "semantic", "visibility": "team",
+        })  # fmt: skip
+        assert "team" in response.context["form"].errors
+        assert not RegisteredModel.objects.filter(name="sneaky").exists()
+
+    def test_it_hides_another_teams_model_even_when_internal_for_changes(
+        self, client, world, outsider
+    ):
+        model = RegisteredModel.objects.get()
+        model.visibility = "internal"
+        model.save()
+        client.force_login(outsider)
+        assert client.get(model.get_absolute_url()).status_code == 200  # may read
+        edit = reverse("model-edit", args=["fraud", "churn"])
+        assert client.post(edit, {"description": "x", "task_type": "other"}).status_code == 403
+        stage = reverse("version-stage", args=["fraud", "churn", "1.0.0"])
+        assert client.post(stage, {"to_stage": "staging"}).status_code == 403
