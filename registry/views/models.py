@@ -133,13 +133,24 @@ def _trend_context(model: RegisteredModel, chosen: str) -> dict[str, object]:
         chosen = next((c for c in choices if c.startswith("test.")), choices[0] if choices else "")
     points: list[charts.Point] = []
     if chosen:
+        # The newest versions first, from the (model, sort_key) index, then just their
+        # values of this metric: both index ranges, whatever the model's size.
         split, _, metric_name = chosen.partition(".")
-        rows = (
-            Metric.objects.filter(model=model, split=split, name=metric_name)
-            .order_by("-version__sort_key")
-            .values_list("version__version", "value", "version__stage")[:TREND_POINTS]
+        newest = list(
+            ModelVersion.objects.filter(model=model)
+            .order_by("-sort_key")
+            .values_list("pk", "version", "stage")[:TREND_POINTS]
         )
-        points = [charts.Point(*row) for row in reversed(rows)]
+        values = dict(
+            Metric.objects.filter(
+                version_id__in=[pk for pk, _, _ in newest], split=split, name=metric_name
+            ).values_list("version_id", "value")
+        )
+        points = [
+            charts.Point(version, values[pk], stage)
+            for pk, version, stage in reversed(newest)
+            if pk in values
+        ]
     return {
         "metric_choices": choices,
         "metric": chosen,
