@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "lineage",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -31,6 +31,8 @@ TEAM_CONTRIBUTE = (200, 200, 200, 200, 403, 404, LOGIN)
 SITE_ADMIN_ONLY = (200, 404, 404, 404, 404, 404, LOGIN)
 POST_ONLY = (405, 405, 405, 405, 405, 405, LOGIN)
 OWN_TOKEN = (404, 200, 404, 404, 404, 404, LOGIN)  # the maintainer's token
+API_SIGNED_IN = (200, 200, 200, 200, 200, 200, 401)
+API_TEAM_READ = (200, 200, 200, 200, 200, 404, 401)
 
 M = ("fraud", "churn")
 V = (*M, "1.0.0")
@@ -64,6 +66,17 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "audit-team-export": (("fraud", "jsonl"), TEAM_READ),
     "audit-model": (M, TEAM_READ),
     "audit-model-export": ((*M, "csv"), TEAM_READ),
+    # The REST API answers 401 (not a redirect) to anonymous callers.
+    "api:api-teams": ((), API_SIGNED_IN),
+    "api:api-models": ((), API_SIGNED_IN),
+    "api:api-model": (M, API_TEAM_READ),
+    "api:api-versions": (M, API_TEAM_READ),
+    "api:api-version": (V, API_TEAM_READ),
+    "api:api-version-stage": (V, (405,) * 7),
+    "api:api-resolve": (M, (422, 422, 422, 422, 422, 422, 401)),  # ?stage= is required
+    "api:openapi-json": ((), (200,) * 7),
+    "api:openapi-view": ((), (200,) * 7),
+    "api:api-root": ((), (404,) * 7),
 }
 
 # State-changing requests: (args, form data, statuses in PERSONAS order). 302 = done.
@@ -90,7 +103,7 @@ def named_urls() -> set[str]:
         get_resolver().url_patterns
     ):
         if name and "admin" not in (namespace or []):  # the admin has its own test
-            names.add(name)
+            names.add(":".join([*(namespace or []), name]))
     return names
 
 

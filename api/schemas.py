@@ -1,0 +1,220 @@
+"""Request and response bodies. Requests forbid unknown fields (a typo answers 422)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ninja import Schema
+from pydantic import ConfigDict, model_validator
+
+# The URL converters' rules (registry.converters), so odd bytes never reach SQL.
+TEAM_SLUG = r"^[-a-zA-Z0-9_]{1,60}$"
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+VERSION = r"^[0-9A-Za-z.+-]{1,128}$"
+
+
+def _nul_path(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """Where a NUL character hides in JSON data (no column can store one), or None."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return where
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return where
+                stack.append((child, (*where, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*where, i)) for i, child in enumerate(item))
+    return None
+
+
+class Body(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        where = _nul_path(data)
+        if where is not None:
+            at = ".".join(str(p) for p in where) or "body"
+            raise ValueError(f"{at}: must not contain NUL characters")
+        return data
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class ModelCreate(Body):
+    team: str
+    name: str
+    description: str = ""
+    task_type: str = "other"
+    framework: str = ""
+    versioning_scheme: str = "semantic"
+    visibility: str = "team"
+    tags: dict[str, str | None] | None = None
+
+
+class ModelUpdate(Body):
+    description: str | None = None
+    task_type: str | None = None
+    framework: str | None = None
+    tags: dict[str, str | None] | None = None
+    visibility: str | None = None
+
+
+class VersionCreate(Body):
+    """Metadata-only registration; clean_version_metadata validates the groups."""
+
+    version: str | None = None
+    description: str | None = None
+    task_type: str | None = None
+    framework: str | None = None
+    framework_version: str | None = None
+    metrics: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
+    signature: dict[str, Any] | None = None
+    code_repository: str | None = None
+    code_commit: str | None = None
+    code_branch: str | None = None
+    code_entry_point: str | None = None
+    code_dirty: bool | None = None
+    training_started_at: str | None = None
+    training_ended_at: str | None = None
+    tags: dict[str, str | None] | None = None
+
+
+class VersionUpdate(Body):
+    description: str | None = None
+    tags: dict[str, str | None] | None = None
+
+
+class StageChange(Body):
+    stage: str
+    comment: str = ""
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+class ErrorDetail(Schema):
+    field: str | None = None
+    message: str
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    field: str | None = None
+    details: list[ErrorDetail] | None = None
+
+
+class Error(Schema):
+    error: ErrorBody
+
+
+class TeamOut(Schema):
+    slug: str
+    name: str
+    role: str | None
+
+
+class VersionRef(Schema):
+    version: str
+    stage: str
+
+
+class ModelOut(Schema):
+    team: str
+    name: str
+    description: str
+    task_type: str
+    framework: str
+    versioning_scheme: str
+    visibility: str
+    tags: dict[str, str]
+    version_count: int
+    latest_version: VersionRef | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    url: str
+
+
+class MetricOut(Schema):
+    value: float
+    direction: str
+
+
+class CodeOut(Schema):
+    repository: str
+    commit: str
+    branch: str
+    entry_point: str
+    dirty: bool | None
+
+
+class TrainingOut(Schema):
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    duration_seconds: float | None
+
+
+class ArtifactOut(Schema):
+    path: str
+    size: int
+    sha256: str
+    download_url: str
+
+
+class VersionSummary(Schema):
+    version: str
+    sequence: int
+    stage: str
+    description: str
+    created_at: dt.datetime
+    created_by: str | None
+    url: str
+
+
+class VersionOut(VersionSummary):
+    model: str
+    task_type: str
+    framework: str
+    framework_version: str
+    stage_changed_at: dt.datetime | None
+    metrics: dict[str, dict[str, MetricOut]]
+    params: dict[str, Any]
+    environment: dict[str, Any]
+    signature: dict[str, Any]
+    code: CodeOut
+    training: TrainingOut
+    tags: dict[str, str]
+    artifacts: list[ArtifactOut]
+    manifest_url: str
+
+
+class StageChangeOut(Schema):
+    version: str
+    from_stage: str
+    to_stage: str
+    comment: str
+    created_at: dt.datetime
+
+
+class TeamPage(Schema):
+    items: list[TeamOut]
+    next: str | None
+
+
+class ModelPage(Schema):
+    items: list[ModelOut]
+    next: str | None
+
+
+class VersionPage(Schema):
+    items: list[VersionSummary]
+    next: str | None

@@ -1,0 +1,402 @@
+"""The REST API, version 1: mounted at /api/v1/, schema at openapi.json, docs at docs.
+
+Every endpoint fetches through the permission policy (registry.access, visible_to) and
+changes state only through registry.services, like the pages do.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest
+from django.urls import reverse
+from ninja import NinjaAPI, Path, Query, Status
+
+from accounts.policy import Action, memberships, teams_for
+from api import errors
+from api.auth import AUTH
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from api.schemas import (
+    MODEL_NAME,
+    TEAM_SLUG,
+    VERSION,
+    Error,
+    ModelCreate,
+    ModelOut,
+    ModelPage,
+    ModelUpdate,
+    StageChange,
+    StageChangeOut,
+    TeamPage,
+    VersionCreate,
+    VersionOut,
+    VersionPage,
+    VersionUpdate,
+)
+from registry import services
+from registry.access import model_for_user, version_for_user
+from registry.metadata import clean_version_metadata
+from registry.models import ModelTag, ModelVersion, RegisteredModel, Stage
+from registry.pagination import int_key
+from registry.queries import ModelFilters, filter_models
+
+
+class ModelgateAPI(NinjaAPI):
+    @property
+    def urls(self) -> tuple[list[Any], str, str]:
+        patterns, app_name, namespace = super().urls
+        # The API answers 401 in JSON itself; LoginRequiredMiddleware would redirect token
+        # clients to the sign-in page. The schema and docs pages are public.
+        for pattern in patterns:
+            login_not_required(pattern.callback)
+        return patterns, app_name, namespace
+
+
+api = ModelgateAPI(
+    title="Modelgate API",
+    version="1",
+    urls_namespace="api",
+    auth=AUTH,
+    description="Register, find, resolve and promote model versions. Authenticate with "
+    "`Authorization: Bearer mg_…` (a personal API token) or a signed-in session.",
+)
+errors.install(api)
+
+ERRORS: dict[int, Any] = {
+    400: Error,
+    401: Error,
+    403: Error,
+    404: Error,
+    413: Error,
+    422: Error,
+}
+
+Team_ = Path(..., pattern=TEAM_SLUG, description="team slug")
+Name_ = Path(..., pattern=MODEL_NAME, description="model name")
+Version_ = Path(..., pattern=VERSION, description="version string")
+Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+
+# --- serialisation ----------------------------------------------------------------------
+
+
+def _tags(obj: Any) -> dict[str, str]:
+    return {tag.key: tag.value for tag in obj.tags.all()}
+
+
+def _model_out(model: RegisteredModel) -> dict[str, Any]:
+    latest = model.latest_version
+    return {
+        "team": model.team.slug,
+        "name": model.name,
+        "description": model.description,
+        "task_type": model.task_type,
+        "framework": model.framework,
+        "versioning_scheme": model.versioning_scheme,
+        "visibility": model.visibility,
+        "tags": _tags(model),
+        "version_count": model.version_count,
+        "latest_version": {"version": latest.version, "stage": latest.stage} if latest else None,
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+        "url": model.get_absolute_url(),
+    }
+
+
+def _version_summary(mv: ModelVersion) -> dict[str, Any]:
+    return {
+        "version": mv.version,
+        "sequence": mv.sequence,
+        "stage": mv.stage,
+        "description": mv.description,
+        "created_at": mv.created_at,
+        "created_by": mv.created_by.get_username() if mv.created_by else None,
+        "url": mv.get_absolute_url(),
+    }
+
+
+def _version_out(request: HttpRequest, mv: ModelVersion) -> dict[str, Any]:
+    team, name = mv.model.team.slug, mv.model.name
+    metrics: dict[str, dict[str, Any]] = {}
+    for metric in mv.metrics.all():
+        metrics.setdefault(metric.split, {})[metric.name] = {
+            "value": metric.value,
+            "direction": metric.direction,
+        }
+    duration = mv.training_duration
+    artifacts = [
+        {
+            "path": a.path,
+            "size": a.size,
+            "sha256": a.blob_id,
+            "download_url": request.build_absolute_uri(
+                reverse("artifact-download", args=[team, name, mv.version, a.path])
+            ),
+        }
+        for a in mv.artifacts.all()
+    ]
+    return {
+        **_version_summary(mv),
+        "model": f"{team}/{name}",
+        "task_type": mv.task_type,
+        "framework": mv.framework,
+        "framework_version": mv.framework_version,
+        "stage_changed_at": mv.stage_changed_at,
+        "metrics": metrics,
+        "params": mv.params,
+        "environment": mv.environment,
+        "signature": mv.signature,
+        "code": {
+            "repository": mv.code_repository,
+            "commit": mv.code_commit,
+            "branch": mv.code_branch,
+            "entry_point": mv.code_entry_point,
+            "dirty": mv.code_dirty,
+        },
+        "training": {
+            "started_at": mv.training_started_at,
+            "ended_at": mv.training_ended_at,
+            "duration_seconds": duration.total_seconds() if duration is not None else None,
+        },
+        "tags": _tags(mv),
+        "artifacts": artifacts,
+        "manifest_url": request.build_absolute_uri(
+            reverse("version-manifest", args=[team, name, mv.version])
+        ),
+    }
+
+
+def _version_detail(request: HttpRequest, team: str, name: str, version: str) -> dict[str, Any]:
+    mv = version_for_user(request.user, team, name, version)
+    return _version_out(request, mv)
+
+
+def _changes(payload: Any) -> dict[str, Any]:
+    """The fields a PATCH body set; null is not a value any of them can take."""
+    changes = payload.dict(exclude_unset=True)
+    nulls = sorted(field for field, value in changes.items() if value is None)
+    if nulls:
+        raise ValidationError(dict.fromkeys(nulls, "may not be null"))
+    return changes
+
+
+def _check_metadata_size(data: dict[str, Any]) -> None:
+    # The same measure clean_version_metadata applies, answered as 413 rather than 400.
+    limit = settings.MODELGATE_MAX_METADATA_BYTES
+    for name in ("params", "signature", "environment", "metrics", "tags"):
+        value = data.get(name)
+        if value is None:
+            continue
+        size = len(json.dumps(value, allow_nan=True, default=str).encode())
+        if size > limit:
+            raise errors.PayloadTooLarge(
+                f"{name} is {size:,} bytes of JSON, over the limit of {limit:,} bytes", name
+            )
+
+
+# --- teams ------------------------------------------------------------------------------
+
+
+@api.get("/teams", response={200: TeamPage, **ERRORS}, url_name="api-teams", tags=["teams"])
+def list_teams(
+    request: HttpRequest, cursor: str | None = None, limit: int = Limit
+) -> dict[str, Any]:
+    """The teams you may see, with your role in each (null for a site admin's non-teams)."""
+    roles = memberships(request.user)
+    result = page(teams_for(request.user, Action.VIEW), key="id", cursor=cursor, limit=limit,
+                  key_type=int_key)  # fmt: skip
+    items = [{"slug": t.slug, "name": t.name, "role": roles.get(t.pk)} for t in result.items]
+    return {"items": items, "next": result.next_cursor}
+
+
+# --- models -----------------------------------------------------------------------------
+
+
+@api.get("/models", response={200: ModelPage, **ERRORS}, url_name="api-models", tags=["models"])
+def list_models(
+    request: HttpRequest,
+    team: str = "",
+    framework: str = "",
+    task: str = "",
+    tag: str = Query("", description="key or key=value"),
+    stage: str = "",
+    q: str = Query("", description="name contains, or a tag value equals"),
+    cursor: str | None = None,
+    limit: int = Limit,
+) -> dict[str, Any]:
+    """Models you may read, newest first; filters as on the models page."""
+    if stage and stage.lower() not in Stage.values:
+        raise ValidationError({"stage": f"unknown stage: use one of {', '.join(Stage.values)}"})
+    filters = ModelFilters.from_query(
+        {"team": team, "framework": framework, "task": task, "tag": tag,
+         "stage": stage.lower(), "q": q}
+    )  # fmt: skip
+    qs = filter_models(filters, request.user).prefetch_related(
+        Prefetch("tags", queryset=ModelTag.objects.order_by("key"))
+    )
+    result = page(qs, key="id", cursor=cursor, limit=limit, key_type=int_key)
+    return {"items": [_model_out(m) for m in result.items], "next": result.next_cursor}
+
+
+@api.post("/models", response={201: ModelOut, **ERRORS}, url_name="api-models", tags=["models"])
+def create_model(request: HttpRequest, payload: ModelCreate) -> Status:
+    """Register a model in one of your teams (contributors; visibility "internal" needs a
+    maintainer)."""
+    team = teams_for(request.user, Action.VIEW).filter(slug=payload.team).first()
+    if team is None:
+        raise ValidationError({"team": f"you are not a member of a team {payload.team!r}"})
+    data = payload.dict()
+    data.pop("team")
+    model = services.create_model(team=team, actor=request.user, **data)
+    model = RegisteredModel.objects.select_related("team", "latest_version").get(pk=model.pk)
+    return Status(201, _model_out(model))
+
+
+MODEL_PATH = "/models/{team}/{name}"
+
+
+@api.get(MODEL_PATH, response={200: ModelOut, **ERRORS}, url_name="api-model", tags=["models"])
+def get_model(request: HttpRequest, team: str = Team_, name: str = Name_) -> dict[str, Any]:
+    return _model_out(model_for_user(request.user, team, name))
+
+
+@api.patch(MODEL_PATH, response={200: ModelOut, **ERRORS}, url_name="api-model", tags=["models"])
+def update_model(
+    request: HttpRequest, payload: ModelUpdate, team: str = Team_, name: str = Name_
+) -> dict[str, Any]:
+    """Change description, task type, framework, tags (contributors) or visibility
+    (maintainers). Tags, when given, replace all of the model's tags."""
+    model = model_for_user(request.user, team, name)
+    services.update_model(model=model, actor=request.user, **_changes(payload))
+    return _model_out(model_for_user(request.user, team, name))
+
+
+# --- versions ---------------------------------------------------------------------------
+
+
+@api.get(
+    MODEL_PATH + "/versions",
+    response={200: VersionPage, **ERRORS},
+    url_name="api-versions",
+    tags=["versions"],
+)
+def list_versions(
+    request: HttpRequest,
+    team: str = Team_,
+    name: str = Name_,
+    stage: str = "",
+    cursor: str | None = None,
+    limit: int = Limit,
+) -> dict[str, Any]:
+    """The model's versions, highest version first (the scheme's precedence)."""
+    model = model_for_user(request.user, team, name)
+    qs = ModelVersion.objects.filter(model=model).select_related("model__team", "created_by")
+    if stage:
+        if stage.lower() not in Stage.values:
+            raise ValidationError({"stage": f"unknown stage: use one of {', '.join(Stage.values)}"})
+        qs = qs.filter(stage=stage.lower())
+    result = page(qs, key="sort_key", cursor=cursor, limit=limit)
+    return {"items": [_version_summary(v) for v in result.items], "next": result.next_cursor}
+
+
+@api.post(
+    MODEL_PATH + "/versions",
+    response={201: VersionOut, **ERRORS},
+    url_name="api-versions",
+    tags=["versions"],
+)
+def create_version(
+    request: HttpRequest, payload: VersionCreate, team: str = Team_, name: str = Name_
+) -> Status:
+    """Register a version with its metadata (no files: artifacts are uploaded apart).
+    Without "version" the model's scheme picks one (timestamp and sequential schemes)."""
+    model = model_for_user(request.user, team, name)
+    data = payload.dict(exclude_none=True)
+    version = data.pop("version", None)
+    _check_metadata_size(data)
+    metadata = clean_version_metadata(data)
+    mv = services.register_version(model=model, actor=request.user, metadata=metadata,
+                                   version=version)  # fmt: skip
+    return Status(201, _version_detail(request, team, name, mv.version))
+
+
+VERSION_PATH = MODEL_PATH + "/versions/{version}"
+
+
+@api.get(VERSION_PATH, response={200: VersionOut, **ERRORS}, url_name="api-version",
+         tags=["versions"])  # fmt: skip
+def get_version(
+    request: HttpRequest, team: str = Team_, name: str = Name_, version: str = Version_
+) -> dict[str, Any]:
+    return _version_detail(request, team, name, version)
+
+
+@api.patch(VERSION_PATH, response={200: VersionOut, **ERRORS}, url_name="api-version",
+           tags=["versions"])  # fmt: skip
+def update_version(
+    request: HttpRequest,
+    payload: VersionUpdate,
+    team: str = Team_,
+    name: str = Name_,
+    version: str = Version_,
+) -> dict[str, Any]:
+    """Change a version's description or tags (tags, when given, replace them all)."""
+    mv = version_for_user(request.user, team, name, version)
+    services.update_version(version=mv, actor=request.user, **_changes(payload))
+    return _version_detail(request, team, name, version)
+
+
+@api.post(
+    VERSION_PATH + "/stage",
+    response={201: StageChangeOut, **ERRORS},
+    url_name="api-version-stage",
+    tags=["versions"],
+)
+def change_stage(
+    request: HttpRequest,
+    payload: StageChange,
+    team: str = Team_,
+    name: str = Name_,
+    version: str = Version_,
+) -> Status:
+    """Move the version to another stage (production and archived need a maintainer)."""
+    mv = version_for_user(request.user, team, name, version)
+    try:
+        transition = services.change_stage(
+            version=mv, to_stage=payload.stage.lower(), actor=request.user,
+            comment=payload.comment,
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise errors.validation_error(exc, {"to_stage": "stage"}) from None
+    out = {
+        "version": mv.version,
+        "from_stage": transition.from_stage,
+        "to_stage": transition.to_stage,
+        "comment": transition.comment,
+        "created_at": transition.created_at,
+    }
+    return Status(201, out)
+
+
+@api.get(
+    MODEL_PATH + "/resolve",
+    response={200: VersionOut, **ERRORS},
+    url_name="api-resolve",
+    tags=["versions"],
+)
+def resolve(
+    request: HttpRequest, stage: str, team: str = Team_, name: str = Name_
+) -> dict[str, Any]:
+    """The model's version in `stage` (the highest, if several), e.g. ?stage=production."""
+    if stage.lower() not in Stage.values:
+        raise ValidationError({"stage": f"unknown stage: use one of {', '.join(Stage.values)}"})
+    model = model_for_user(request.user, team, name)
+    mv = ModelVersion.objects.filter(model=model, stage=stage.lower()).order_by("-sort_key").first()
+    if mv is None:
+        raise Http404(f"{team}/{name} has no version in {Stage(stage.lower()).label}.")
+    return _version_detail(request, team, name, mv.version)
