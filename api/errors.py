@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from api.auth import CsrfFailed, InsufficientScope, Unauthenticated
+from registry.search import SearchError
 
 NON_FIELD = "__all__"
 
@@ -145,9 +146,14 @@ def install(api: NinjaAPI) -> None:
         code = codes.get(exc.status_code, "error")
         return error_response(api, request, exc.status_code, code, str(exc))
 
+    def on_search_error(request: HttpRequest, exc: SearchError) -> HttpResponse:
+        details = [{"field": "q", "message": str(exc), "position": exc.position}]
+        return error_response(api, request, 400, "invalid_query", str(exc), "q", details)
+
     handlers: list[tuple[type[Exception], Any]] = [
         (ValidationError, on_domain_validation),
         (NinjaValidationError, on_schema_validation),
+        (SearchError, on_search_error),
         (PermissionDenied, on_permission_denied),
         (Http404, on_not_found),
         (AuthenticationError, on_unauthenticated),

@@ -104,6 +104,7 @@ class StageChange(Body):
 class ErrorDetail(Schema):
     field: str | None = None
     message: str
+    position: int | None = None  # search queries: where the error is, 0-based
 
 
 class ErrorBody(Schema):

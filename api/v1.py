@@ -18,7 +18,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Status
 
 from accounts.policy import Action, memberships, teams_for
-from api import errors
+from api import errors, search, uploads
 from api.auth import AUTH
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from api.schemas import (
@@ -33,7 +33,6 @@ from api.schemas import (
     StageChange,
     StageChangeOut,
     TeamPage,
-    VersionCreate,
     VersionOut,
     VersionPage,
     VersionUpdate,
@@ -311,17 +310,22 @@ def list_versions(
     tags=["versions"],
 )
 def create_version(
-    request: HttpRequest, payload: VersionCreate, team: str = Team_, name: str = Name_
+    request: HttpRequest,
+    payload: uploads.VersionCreateWithFiles,
+    team: str = Team_,
+    name: str = Name_,
 ) -> Status:
-    """Register a version with its metadata (no files: artifacts are uploaded apart).
+    """Register a version with its metadata and, in "files", artifacts stored already:
+    [{"path", "sha256"}] naming completed uploads (POST /uploads) or known blobs.
     Without "version" the model's scheme picks one (timestamp and sequential schemes)."""
     model = model_for_user(request.user, team, name)
     data = payload.dict(exclude_none=True)
     version = data.pop("version", None)
+    files = uploads.file_refs(data.pop("files", None))
     _check_metadata_size(data)
     metadata = clean_version_metadata(data)
     mv = services.register_version(model=model, actor=request.user, metadata=metadata,
-                                   version=version)  # fmt: skip
+                                   version=version, blobs=files)  # fmt: skip
     return Status(201, _version_detail(request, team, name, mv.version))
 
 
@@ -400,3 +404,9 @@ def resolve(
     if mv is None:
         raise Http404(f"{team}/{name} has no version in {Stage(stage.lower()).label}.")
     return _version_detail(request, team, name, mv.version)
+
+
+api.add_router("", uploads.router)  # resumable uploads, known blobs
+api.add_router(
+    "/search", search.register(ERRORS, Limit, _model_out, _version_summary)
+)  # the search language

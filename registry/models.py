@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -336,3 +337,36 @@ class StageTransition(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.version}: {self.from_stage or '∅'} → {self.to_stage}"
+
+
+class UploadSession(models.Model):
+    """A resumable upload in flight (registry.uploads): the bytes so far live in a private
+    temporary storage object, so a broken connection resumes at `offset`. No Blob row is
+    made until a version attaches the completed upload; expire_uploads() deletes sessions
+    (and their bytes) older than a day."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    offset = models.PositiveBigIntegerField(default=0)
+    temp_name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Attaching: the caller's completed uploads of a hash.
+            models.Index(fields=["created_by", "sha256"], name="registry_upload_owner_sha"),
+            # expire_uploads(): the oldest sessions first.
+            models.Index(fields=["created_at"], name="registry_upload_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.offset}/{self.size})"
+
+    @property
+    def complete(self) -> bool:
+        return self.completed_at is not None

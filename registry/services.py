@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,10 +16,11 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
-from registry import artifacts, versioning
+from registry import artifacts, uploads, versioning
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
     Artifact,
+    Blob,
     Metric,
     ModelTag,
     ModelVersion,
@@ -28,6 +30,7 @@ from registry.models import (
     VersionTag,
     Visibility,
 )
+from registry.storage import artifact_storage
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +194,13 @@ def register_version(
     metadata: VersionMetadata,
     version: str | None = None,
     files: Sequence[ArtifactUpload] = (),
+    blobs: Sequence[tuple[str, str]] = (),
 ) -> ModelVersion:
     """Create a version with its metadata and artifacts, all or nothing.
+
+    `files` are streams to store; `blobs` are (path, sha256) pairs naming bytes stored
+    already: a completed upload session of the actor (registry.uploads), or a blob of a
+    version the actor may read. Either way the client never names a storage location.
 
     Everything is validated before any byte is stored. Uploads stream into private
     temporary objects outside the transaction (storage may be remote); the model row lock
@@ -203,9 +211,14 @@ def register_version(
     require(actor, Action.CONTRIBUTE, model)
     automatic = not (version or "").strip()
     version = _clean_version_string(model, version)
-    paths = _clean_artifact_paths(files)
+    # Attached paths are checked with the uploaded ones (unique, no file/directory clash).
+    placeholders = [ArtifactUpload(path, io.BytesIO()) for path, _sha in blobs]
+    all_paths = _clean_artifact_paths([*files, *placeholders])
+    paths = all_paths[: len(files)]
+    refs = _clean_blob_refs(all_paths[len(files) :], blobs)
 
     staged: list[artifacts.StagedBlob] = []
+    session_temps: list[str] = []
     try:
         for upload, path in zip(files, paths, strict=True):
             try:
@@ -213,11 +226,46 @@ def register_version(
             except ValidationError as exc:  # a stream longer than announced
                 raise ValidationError({"files": exc.messages}) from None
         with transaction.atomic():
-            return _create_version_rows(
-                model, actor, version, metadata, paths, staged, automatic=automatic
+            from_sessions: list[tuple[str, artifacts.StagedBlob]] = []
+            existing: list[tuple[str, Blob]] = []
+            if refs:
+                claimed, existing, used = uploads.claim_blobs(actor, refs)
+                from_sessions = uploads.staged_for(refs, claimed)
+                session_temps = [b.temp_name for b in claimed]
+            mv = _create_version_rows(
+                model,
+                actor,
+                version,
+                metadata,
+                [*paths, *(path for path, _b in from_sessions)],
+                [*staged, *(b for _path, b in from_sessions)],
+                automatic=automatic,
+                existing=existing,
             )
+            if refs:
+                used.delete()  # the sessions are consumed with the version
+        # A session's bytes promoted to their address are gone; those whose blob was
+        # stored already are deleted once the version is committed.
+        transaction.on_commit(lambda: _delete_temps(session_temps))
+        return mv
     finally:
         artifacts.discard_staged(staged)
+
+
+def _clean_blob_refs(paths: list[str], blobs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    refs = []
+    for path, (_raw, sha) in zip(paths, blobs, strict=True):
+        try:
+            refs.append((path, uploads.clean_sha256(sha, "files")))
+        except ValidationError as exc:
+            raise ValidationError({"files": f"{path}: {exc.messages[0]}"}) from None
+    return refs
+
+
+def _delete_temps(names: list[str]) -> None:
+    for name in names:
+        if artifact_storage.exists(name):
+            artifact_storage.delete(name)
 
 
 def _clean_version_string(model: RegisteredModel, version: str | None) -> str:
@@ -278,6 +326,7 @@ def _create_version_rows(
     staged: list[artifacts.StagedBlob],
     *,
     automatic: bool,
+    existing: Sequence[tuple[str, Blob]] = (),
 ) -> ModelVersion:
     # Lock the model row only (not the joined team row).
     locked = (
@@ -347,7 +396,13 @@ def _create_version_rows(
         team=locked.team,
         changes={
             "version": [None, version],
-            "artifacts": [None, {path: b.sha256 for path, b in zip(paths, staged, strict=True)}],
+            "artifacts": [
+                None,
+                {
+                    **{path: b.sha256 for path, b in zip(paths, staged, strict=True)},
+                    **{path: blob.sha256 for path, blob in existing},
+                },
+            ],
             "metrics": [None, len(metadata.metrics)],
         },
     )
@@ -356,6 +411,9 @@ def _create_version_rows(
     Artifact.objects.bulk_create(
         Artifact(version=mv, path=path, blob_id=b.sha256, size=b.size)
         for path, b in zip(paths, staged, strict=True)
+    )
+    Artifact.objects.bulk_create(
+        Artifact(version=mv, path=path, blob=blob, size=blob.size) for path, blob in existing
     )
     return mv
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from registry import converters  # noqa: F401 -- registers model_name, version, artifact_path
-from registry.views import artifacts, dashboard, models, versions
+from registry.views import artifacts, dashboard, models, search, versions
 
 MODEL = "models/<slug:team>/<model_name:name>/"
 VERSION = MODEL + "versions/<version:version>/"
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("models/", models.model_list, name="models"),
     path("models/new/", models.model_create, name="model-create"),
+    path("search/", search.search_page, name="search"),
     path(MODEL, models.model_detail, name="model-detail"),
     path(MODEL + "edit/", models.model_edit, name="model-edit"),
     path(

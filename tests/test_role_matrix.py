@@ -36,10 +36,12 @@ API_TEAM_READ = (200, 200, 200, 200, 200, 404, 401)
 
 M = ("fraud", "churn")
 V = (*M, "1.0.0")
+UPLOAD = "00000000-0000-4000-8000-000000000000"  # an upload session id nobody has
 GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "dashboard": ((), ALL_SIGNED_IN),
     "models": ((), ALL_SIGNED_IN),
-    "model-create": ((), ALL_SIGNED_IN),  # the form explains who may register where
+    "model-create": ((), ALL_SIGNED_IN),
+    "search": ((), ALL_SIGNED_IN),  # the form explains who may register where
     "model-detail": (M, TEAM_READ),
     "model-edit": (M, TEAM_CONTRIBUTE),
     "version-register": (M, TEAM_CONTRIBUTE),
@@ -74,6 +76,13 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-version": (V, API_TEAM_READ),
     "api:api-version-stage": (V, (405,) * 7),
     "api:api-resolve": (M, (422, 422, 422, 422, 422, 422, 401)),  # ?stage= is required
+    "api:api-search-versions": ((), (422, 422, 422, 422, 422, 422, 401)),  # ?q= is required
+    "api:api-search-models": ((), (422, 422, 422, 422, 422, 422, 401)),
+    "api:api-uploads": ((), (405,) * 7),  # POST opens an upload
+    # Upload sessions are private to their creator: nobody else's exists (404).
+    "api:api-upload": ((UPLOAD,), (404, 404, 404, 404, 404, 404, 401)),
+    "api:api-upload-complete": ((UPLOAD,), (405,) * 7),
+    "api:api-blobs-known": ((), (405,) * 7),
     "api:openapi-json": ((), (200,) * 7),
     "api:openapi-view": ((), (200,) * 7),
     "api:api-root": ((), (404,) * 7),

@@ -545,6 +545,12 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
         "/api/v1/models/{team}/{name}/versions/{version}",
         "/api/v1/models/{team}/{name}/versions/{version}/stage",
         "/api/v1/models/{team}/{name}/resolve",
+        "/api/v1/uploads",
+        "/api/v1/uploads/{upload_id}",
+        "/api/v1/uploads/{upload_id}/complete",
+        "/api/v1/blobs/known",
+        "/api/v1/search/versions",
+        "/api/v1/search/models",
     }
     schemes = schema["components"]["securitySchemes"]
     assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}

@@ -1,0 +1,422 @@
+"""Resumable, chunked artifact uploads and attaching stored blobs to new versions.
+
+The protocol (REST endpoints in api/uploads.py; the Python client follows it):
+
+1. ``POST /api/v1/uploads {"sha256": "<64 hex>", "size": n}`` (write scope, contributor in
+   some team) opens a session: 201 ``{"id", "offset": 0, "size", "chunk_size", "complete"}``.
+   A size over MODELGATE_MAX_ARTIFACT_BYTES answers 413, a malformed hash 422. The session
+   is a database row (UploadSession); its bytes go to a private temporary storage object,
+   so they survive a broken connection.
+2. ``PUT /api/v1/uploads/{id}`` with ``Content-Range: bytes START-END/TOTAL`` (END
+   inclusive, TOTAL the declared size) or ``?offset=START``, and the raw chunk (at most
+   ``chunk_size`` bytes) as an application/octet-stream body. It is appended when START is
+   the session's current offset; otherwise 409 ``{"error": {...}, "offset": current}`` so
+   the client resumes from there. A chunk past the declared size, or not the length the
+   Content-Range announces, answers 400. Answers ``{"offset": new}``. The chunk is fsynced
+   before the new offset is recorded, so the recorded offset never runs ahead of the bytes.
+3. ``GET /api/v1/uploads/{id}`` answers ``{"id", "offset", "size", "chunk_size",
+   "complete"}`` (to resume). Sessions are private: anyone but their creator gets 404.
+4. ``POST /api/v1/uploads/{id}/complete`` hashes the whole temporary object (streamed,
+   constant memory). A hash other than the declared one answers 400 ``checksum_mismatch``
+   and discards the session and its bytes; an incomplete upload answers 409 with the
+   offset. On success the bytes stay a private staged object: no Blob row exists until a
+   version attaches them (step 6), so an upload never registered leaves no blob behind.
+5. ``POST /api/v1/blobs/known {"sha256": [...]}`` (at most 1000) answers ``{"known": [...]}``:
+   the hashes already stored as an artifact of a version the caller may read, which the
+   client need not upload again. Other teams' blobs are never revealed.
+6. ``POST /api/v1/models/{team}/{name}/versions`` takes ``"files": [{"path", "sha256"}]``;
+   each sha256 is a completed upload of the caller or a known blob (step 5). Paths are
+   normalised (artifacts.normalise_path) and must be unique; anything else answers 400
+   naming ``files`` and stores nothing. The client never names a storage location.
+
+Downloads (registry.views.artifacts.artifact_download) honour ``Range: bytes=a-b``,
+``bytes=a-`` and ``bytes=-n`` (206) so a broken download resumes too.
+
+Cleanup: ``expire_uploads()`` (for a periodic task) deletes sessions older than
+UPLOAD_MAX_AGE, completed or not, with their temporary bytes. A session attached to a
+version is deleted by the registering transaction.
+
+Storage: with a local file system the temporary object is one file, appended in place;
+with remote storage (no ``path()``; e.g. S3, which cannot append) each chunk is its own
+part object and completion concatenates the parts into one staged object, hashing them in
+the same pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.policy import Action, readable_models_q, teams_for
+from registry import artifacts
+from registry.models import Artifact, Blob, UploadSession
+from registry.storage import artifact_storage
+
+CHUNK_SIZE = 8 * 1024 * 1024  # the largest chunk one PUT may carry
+UPLOAD_MAX_AGE = dt.timedelta(hours=24)
+MAX_OPEN_UPLOADS = 100  # per user: bounds the disk one account can fill with temporaries
+MAX_KNOWN_QUERY = 1000
+SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
+_CONTENT_RANGE = re.compile(r"\Abytes ([0-9]+)-([0-9]+)/([0-9]+)\Z")
+_READ_SIZE = 1024 * 1024
+
+
+class OffsetMismatch(Exception):
+    """A chunk that does not start where the upload stands (409: resume from `offset`)."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.message, self.offset = message, offset
+
+
+class ChecksumMismatch(Exception):
+    """The uploaded bytes do not hash to the declared SHA-256 (the session is discarded)."""
+
+
+class TooLarge(Exception):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+def clean_sha256(value: str, field: str = "sha256") -> str:
+    if not isinstance(value, str) or not SHA256_RE.match(value.lower()):
+        raise ValidationError({field: f"{value!r} is not a SHA-256 in hex (64 characters)"})
+    return value.lower()
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+def create_upload(*, actor: Any, sha256: str, size: int) -> UploadSession:
+    """Open a session for `size` bytes hashing to `sha256` (contributors only)."""
+    sha256 = clean_sha256(sha256)
+    if size < 0:
+        raise ValidationError({"size": "must not be negative"})
+    limit = settings.MODELGATE_MAX_ARTIFACT_BYTES
+    if size > limit:
+        raise TooLarge(
+            f"size {size:,} bytes is over the limit of {limit:,} bytes "
+            "(MODELGATE_MAX_ARTIFACT_BYTES)",
+            "size",
+        )
+    if not teams_for(actor, Action.CONTRIBUTE).exists():
+        raise PermissionDenied("You need the contributor role in a team to upload artifacts.")
+    if UploadSession.objects.filter(created_by=actor).count() >= MAX_OPEN_UPLOADS:
+        raise ValidationError(
+            f"you have {MAX_OPEN_UPLOADS} uploads open; attach or let them expire first"
+        )
+    session_id = uuid.uuid4()
+    temp_name = f"uploads/session-{session_id.hex}"
+    if _is_local():
+        temp_name = artifact_storage.save(temp_name, ContentFile(b""))
+    return UploadSession.objects.create(
+        id=session_id, created_by=actor, sha256=sha256, size=size, temp_name=temp_name
+    )
+
+
+def get_upload(actor: Any, upload_id: Any) -> UploadSession:
+    """The caller's own session; anybody else's (or none) is 404."""
+    try:
+        return UploadSession.objects.get(pk=upload_id, created_by=actor)
+    except (UploadSession.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such upload.") from None
+
+
+def parse_content_range(
+    header: str | None, offset: str | None
+) -> tuple[int, int | None, int | None]:
+    """(start, end inclusive or None, total or None) from Content-Range or ?offset=."""
+    if header:
+        match = _CONTENT_RANGE.match(header.strip())
+        if not match:
+            raise ValidationError(
+                {"Content-Range": "must read 'bytes START-END/TOTAL' (END inclusive)"}
+            )
+        start, end, total = (int(g) for g in match.groups())
+        if end < start:
+            raise ValidationError({"Content-Range": "END must not be before START"})
+        return start, end, total
+    if offset is not None and offset != "":
+        if not re.fullmatch(r"[0-9]+", offset):
+            raise ValidationError({"offset": "must be a non-negative integer"})
+        return int(offset), None, None
+    raise ValidationError(
+        {"Content-Range": "send Content-Range: bytes START-END/TOTAL or ?offset=START"}
+    )
+
+
+def write_chunk(
+    session: UploadSession,
+    stream: IO[bytes],
+    *,
+    start: int,
+    end: int | None = None,
+    total: int | None = None,
+) -> int:
+    """Append one chunk read from `stream` at `start`; answer the new offset."""
+    if session.complete:
+        raise OffsetMismatch("this upload is complete already", session.offset)
+    if total is not None and total != session.size:
+        raise ValidationError(
+            {"Content-Range": f"TOTAL {total} is not the declared size {session.size}"}
+        )
+    if start != session.offset:
+        raise OffsetMismatch(
+            f"the upload stands at offset {session.offset}, not {start}: resume from there",
+            session.offset,
+        )
+    if end is not None and end >= session.size:
+        raise ValidationError(
+            {"Content-Range": f"the chunk ends past the declared size of {session.size} bytes"}
+        )
+    chunk = _read_chunk(stream, limit=min(CHUNK_SIZE, session.size - start))
+    if not chunk:
+        raise ValidationError({"body": "the chunk is empty"})
+    if end is not None and len(chunk) != end - start + 1:
+        raise ValidationError(
+            {"Content-Range": f"announces {end - start + 1} bytes but the body has {len(chunk)}"}
+        )
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+        if locked is None:  # expired a moment ago
+            raise Http404("No such upload.")
+        if locked.complete or locked.offset != start:  # another request was faster
+            raise OffsetMismatch(
+                f"the upload stands at offset {locked.offset}, not {start}: resume from there",
+                locked.offset,
+            )
+        _store_chunk(locked, start, chunk)
+        locked.offset = start + len(chunk)
+        locked.save(update_fields=["offset"])
+    session.offset = locked.offset
+    return locked.offset
+
+
+def _read_chunk(stream: IO[bytes], limit: int) -> bytes:
+    """At most `limit` bytes (a chunk is bounded by CHUNK_SIZE); one more byte is an error."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        data = stream.read(min(_READ_SIZE, limit + 1 - size))
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+        if size > limit:
+            raise ValidationError(
+                {"body": f"the chunk runs past the declared size or the {CHUNK_SIZE:,}-byte "
+                 "chunk limit"}
+            )  # fmt: skip
+    return b"".join(parts)
+
+
+def _is_local() -> bool:
+    try:
+        artifact_storage.path("uploads")
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _part_name(session: UploadSession, start: int) -> str:
+    return f"{session.temp_name}.parts/{start:020d}"
+
+
+def _store_chunk(session: UploadSession, start: int, chunk: bytes) -> None:
+    if _is_local():
+        path = artifact_storage.path(session.temp_name)
+        with open(path, "r+b") as fh:
+            fh.seek(start)
+            fh.write(chunk)
+            fh.truncate()  # drop whatever a broken earlier write left past the chunk
+            fh.flush()
+            os.fsync(fh.fileno())
+        return
+    name = _part_name(session, start)
+    if artifact_storage.exists(name):  # left by a write whose offset was never recorded
+        artifact_storage.delete(name)
+    saved = artifact_storage.save(name, ContentFile(chunk))
+    if saved != name:
+        raise RuntimeError(f"storage stored part {name} as {saved}")
+
+
+def complete_upload(session: UploadSession) -> UploadSession:
+    """Verify the whole upload against its declared hash; keep it staged for attaching."""
+    if session.complete:
+        return session
+    if session.offset != session.size:
+        raise OffsetMismatch(
+            f"the upload has {session.offset} of {session.size} bytes; send the rest first",
+            session.offset,
+        )
+    if _is_local():
+        try:
+            with artifact_storage.open(session.temp_name, "rb") as fh:
+                digest, size = artifacts.hash_stream(fh)
+        except FileNotFoundError:  # expired while we were called
+            raise Http404("No such upload.") from None
+        temp_name = session.temp_name
+    else:
+        staged = _concatenate_parts(session)
+        digest, size, temp_name = staged.sha256, staged.size, staged.temp_name
+    if digest != session.sha256 or size != session.size:
+        if temp_name != session.temp_name:
+            artifact_storage.delete(temp_name)
+        discard_upload(session)
+        raise ChecksumMismatch(
+            f"the uploaded bytes hash to {digest}, not the declared {session.sha256}; "
+            "the upload was discarded"
+        )
+    updated = UploadSession.objects.filter(pk=session.pk, completed_at__isnull=True).update(
+        completed_at=timezone.now(), temp_name=temp_name
+    )
+    if not updated:  # completed by a concurrent request: keep its object, drop ours
+        if temp_name != session.temp_name:
+            artifact_storage.delete(temp_name)
+        return UploadSession.objects.get(pk=session.pk)
+    if temp_name != session.temp_name:
+        _delete_parts(session)
+    session.refresh_from_db()
+    return session
+
+
+class _Concatenated:
+    """A read-only stream over a session's part objects, in offset order."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names, self.index, self.current = names, 0, None
+
+    def read(self, size: int = -1) -> bytes:
+        while self.index < len(self.names):
+            if self.current is None:
+                self.current = artifact_storage.open(self.names[self.index], "rb")
+            data = self.current.read(size)
+            if data:
+                return data
+            self.current.close()
+            self.current, self.index = None, self.index + 1
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if (offset, whence) != (0, 0):
+            raise OSError("can only rewind")
+        if self.current is not None:
+            self.current.close()
+        self.current, self.index = None, 0
+        return 0
+
+
+def _part_names(session: UploadSession) -> list[str]:
+    folder = f"{session.temp_name}.parts"
+    try:
+        _dirs, files = artifact_storage.listdir(folder)
+    except (FileNotFoundError, NotImplementedError):
+        return []
+    return [f"{folder}/{name}" for name in sorted(files)]
+
+
+def _concatenate_parts(session: UploadSession) -> artifacts.StagedBlob:
+    return artifacts.stage_blob(_Concatenated(_part_names(session)), "upload")  # type: ignore[arg-type]
+
+
+def _delete_parts(session: UploadSession) -> None:
+    for name in _part_names(session):
+        artifact_storage.delete(name)
+
+
+def discard_upload(session: UploadSession) -> None:
+    """Delete a session's row, then its bytes (a chunk being written holds the row's lock,
+    so the delete waits for it; a later chunk finds no session)."""
+    UploadSession.objects.filter(pk=session.pk).delete()
+    _delete_parts(session)
+    if artifact_storage.exists(session.temp_name):
+        artifact_storage.delete(session.temp_name)
+
+
+def expire_uploads(now: dt.datetime | None = None, max_age: dt.timedelta = UPLOAD_MAX_AGE) -> int:
+    """Delete sessions older than max_age with their bytes (a periodic task calls this)."""
+    cutoff = (now or timezone.now()) - max_age
+    count = 0
+    for session in UploadSession.objects.filter(created_at__lt=cutoff).order_by("created_at"):
+        discard_upload(session)
+        count += 1
+    return count
+
+
+# --- attaching --------------------------------------------------------------------------
+
+
+def known_blobs(user: Any, hashes: Iterable[str]) -> list[str]:
+    """Of `hashes`, those stored as an artifact of a version the user may read."""
+    wanted = {h.lower() for h in hashes if isinstance(h, str) and SHA256_RE.match(h.lower())}
+    if not wanted:
+        return []
+    found = (
+        Artifact.objects.filter(blob_id__in=wanted)
+        .filter(readable_models_q(user, "version__model"))
+        .values_list("blob_id", flat=True)
+        .distinct()
+    )
+    return sorted(set(found))
+
+
+def claim_blobs(
+    actor: Any, refs: Sequence[tuple[str, str]]
+) -> tuple[list[artifacts.StagedBlob], list[tuple[str, Blob]], QuerySet[UploadSession]]:
+    """Resolve (path, sha256) pairs inside the registering transaction.
+
+    A completed upload of the actor is preferred (locked, so two registrations cannot
+    both consume it); otherwise a blob the actor may read. Returns the staged uploads
+    (aligned with their paths by the caller), the already-stored blobs with their paths,
+    and the sessions to delete once the version exists. Anything else is a
+    ValidationError on "files".
+    """
+    shas = sorted({sha for _path, sha in refs})
+    sessions: dict[str, UploadSession] = {}
+    for session in (
+        UploadSession.objects.select_for_update()
+        .filter(created_by=actor, sha256__in=shas, completed_at__isnull=False)
+        .order_by("pk")
+    ):
+        if session.sha256 not in sessions and artifact_storage.exists(session.temp_name):
+            sessions[session.sha256] = session
+    known = set(known_blobs(actor, [s for s in shas if s not in sessions]))
+    blobs = Blob.objects.in_bulk(known)
+    missing = [s for s in shas if s not in sessions and s not in blobs]
+    if missing:
+        raise ValidationError(
+            {
+                "files": [
+                    f"sha256 {sha} is neither a completed upload of yours nor a stored blob "
+                    "you may read: upload it first"
+                    for sha in missing
+                ]
+            }
+        )
+    staged = [
+        artifacts.StagedBlob(sha, sessions[sha].size, sessions[sha].temp_name) for sha in sessions
+    ]
+    existing = [(path, blobs[sha]) for path, sha in refs if sha not in sessions]
+    used = UploadSession.objects.filter(pk__in=[s.pk for s in sessions.values()])
+    return staged, existing, used
+
+
+def staged_for(
+    refs: Sequence[tuple[str, str]], staged: list[artifacts.StagedBlob]
+) -> list[tuple[str, artifacts.StagedBlob]]:
+    """(path, staged upload) for each ref whose bytes come from an upload session."""
+    by_sha = {s.sha256: s for s in staged}
+    return [(path, by_sha[sha]) for path, sha in refs if sha in by_sha]

@@ -1,0 +1,380 @@
+"""Resumable uploads over the REST API: sessions, chunks, completion, known blobs and
+registering a version with the uploaded files."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from registry.models import Artifact, Blob, ModelVersion, UploadSession
+from registry.storage import artifact_storage
+from tests.api.conftest import API, ApiClient, assert_error
+
+pytestmark = pytest.mark.django_db
+
+M = "/models/fraud/churn"
+DATA = b"0123456789" * 100 + b"tail"  # 1004 bytes
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def put(api: ApiClient, upload_id: str, chunk: bytes, start: int, total: int, **kw: Any) -> Any:
+    headers = {**api.headers}
+    if start is not None:
+        headers["Content-Range"] = f"bytes {start}-{start + len(chunk) - 1}/{total}"
+    return api.client.put(
+        f"{API}/uploads/{upload_id}",
+        data=chunk,
+        content_type="application/octet-stream",
+        headers=headers,
+        **kw,
+    )
+
+
+def upload(api: ApiClient, data: bytes, *, chunks: int = 2) -> str:
+    """The whole protocol; answers the completed upload's id."""
+    response = api.post("/uploads", {"sha256": sha(data), "size": len(data)})
+    assert response.status_code == 201, response.content
+    upload_id = response.json()["id"]
+    step = max(1, -(-len(data) // chunks))
+    for start in range(0, len(data), step):
+        response = put(api, upload_id, data[start : start + step], start, len(data))
+        assert response.status_code == 200, response.content
+    response = api.post(f"/uploads/{upload_id}/complete")
+    assert response.status_code == 200, response.content
+    return upload_id
+
+
+@pytest.fixture
+def world(make_model, make_version):
+    model = make_model("churn")
+    make_version(model, "1.0.0")
+    return model
+
+
+@pytest.fixture
+def writer(as_token, contributor) -> ApiClient:
+    return as_token(contributor, "write")
+
+
+def test_happy_path_upload_attach_and_download(world, writer, viewer, client):
+    response = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["offset"] == 0 and body["size"] == len(DATA)
+    assert body["chunk_size"] == 8 * 1024 * 1024 and body["complete"] is False
+    upload_id = body["id"]
+
+    assert put(writer, upload_id, DATA[:600], 0, len(DATA)).json() == {"offset": 600}
+    assert writer.get(f"/uploads/{upload_id}").json()["offset"] == 600
+    assert put(writer, upload_id, DATA[600:], 600, len(DATA)).json() == {"offset": len(DATA)}
+    done = writer.post(f"/uploads/{upload_id}/complete")
+    assert done.status_code == 200 and done.json()["complete"] is True
+    assert not Blob.objects.exists()  # held as a private staged object until attached
+
+    response = writer.post(
+        M + "/versions",
+        {"version": "2.0.0", "files": [{"path": "model/./weights.bin", "sha256": SHA}]},
+    )
+    assert response.status_code == 201, response.content
+    [artifact] = response.json()["artifacts"]
+    assert artifact["path"] == "model/weights.bin"
+    assert artifact["sha256"] == SHA and artifact["size"] == len(DATA)
+    assert Blob.objects.get().size == len(DATA)
+    assert not UploadSession.objects.exists()  # consumed with the version
+    assert artifact_storage.listdir("uploads")[1] == []  # no temporaries left
+
+    client.force_login(viewer)
+    url = artifact["download_url"]
+    full = client.get(url)
+    assert full.status_code == 200 and full["Accept-Ranges"] == "bytes"
+    assert sha(b"".join(full.streaming_content)) == SHA
+    part = client.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert b"".join(part.streaming_content) == DATA[10:20]
+    assert part["Content-Range"] == f"bytes 10-19/{len(DATA)}"
+
+
+def test_offset_query_parameter_works_instead_of_content_range(world, writer):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    response = writer.client.put(
+        f"{API}/uploads/{upload_id}?offset=0",
+        data=DATA,
+        content_type="application/octet-stream",
+        headers=writer.headers,
+    )
+    assert response.json() == {"offset": len(DATA)}
+    assert writer.post(f"/uploads/{upload_id}/complete").json()["complete"] is True
+
+
+def test_resume_after_a_broken_chunk(world, writer):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    assert put(writer, upload_id, DATA[:500], 0, len(DATA)).status_code == 200
+    # The client lost the answer and sends a later chunk as if more had arrived.
+    response = put(writer, upload_id, DATA[700:], 700, len(DATA))
+    assert response.status_code == 409
+    body = response.json()
+    assert body["offset"] == 500 and body["error"]["code"] == "offset_mismatch"
+    # A retried chunk already stored is refused too, with the offset to resume from.
+    assert put(writer, upload_id, DATA[:500], 0, len(DATA)).json()["offset"] == 500
+    offset = writer.get(f"/uploads/{upload_id}").json()["offset"]
+    assert put(writer, upload_id, DATA[offset:], offset, len(DATA)).status_code == 200
+    assert writer.post(f"/uploads/{upload_id}/complete").json()["complete"] is True
+
+
+def test_complete_before_all_bytes_answers_409_with_the_offset(world, writer):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    put(writer, upload_id, DATA[:10], 0, len(DATA))
+    response = writer.post(f"/uploads/{upload_id}/complete")
+    assert response.status_code == 409 and response.json()["offset"] == 10
+
+
+def test_wrong_checksum_discards_the_upload(world, writer):
+    wrong = sha(b"something else")
+    upload_id = writer.post("/uploads", {"sha256": wrong, "size": len(DATA)}).json()["id"]
+    put(writer, upload_id, DATA, 0, len(DATA))
+    error = assert_error(writer.post(f"/uploads/{upload_id}/complete"), 400, "checksum_mismatch")
+    assert wrong in error["message"]
+    assert not UploadSession.objects.exists()
+    assert artifact_storage.listdir("uploads")[1] == []
+    assert_error(writer.get(f"/uploads/{upload_id}"), 404, "not_found")
+
+
+def test_chunk_past_the_declared_size_is_refused(world, writer):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": 10}).json()["id"]
+    response = put(writer, upload_id, b"x" * 11, 0, 10)
+    assert_error(response, 400, "invalid", "Content-Range")
+    response = writer.client.put(
+        f"{API}/uploads/{upload_id}?offset=0",
+        data=b"x" * 11,
+        content_type="application/octet-stream",
+        headers=writer.headers,
+    )
+    assert_error(response, 400, "invalid", "body")
+    assert UploadSession.objects.get().offset == 0
+
+
+def test_bad_content_range_and_missing_range_are_400(world, writer):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    url = f"{API}/uploads/{upload_id}"
+    kw = {"content_type": "application/octet-stream"}
+    bad = {**writer.headers, "Content-Range": "bytes=0-3"}
+    assert_error(
+        writer.client.put(url, b"abcd", headers=bad, **kw), 400, "invalid", "Content-Range"
+    )
+    assert_error(
+        writer.client.put(url, b"abcd", headers=writer.headers, **kw),
+        400,
+        "invalid",
+        "Content-Range",
+    )
+    wrong_total = {**writer.headers, "Content-Range": "bytes 0-3/99"}
+    assert_error(
+        writer.client.put(url, b"abcd", headers=wrong_total, **kw), 400, "invalid", "Content-Range"
+    )
+    short = {**writer.headers, "Content-Range": "bytes 0-9/1004"}
+    assert_error(
+        writer.client.put(url, b"abcd", headers=short, **kw), 400, "invalid", "Content-Range"
+    )
+    assert_error(
+        writer.client.put(url, b"", headers=writer.headers, QUERY_STRING="offset=0", **kw),
+        400,
+        "invalid",
+        "body",
+    )
+    assert UploadSession.objects.get().offset == 0
+
+
+def test_oversize_upload_is_413(world, writer, settings):
+    settings.MODELGATE_MAX_ARTIFACT_BYTES = 100
+    response = writer.post("/uploads", {"sha256": SHA, "size": 101})
+    assert_error(response, 413, "too_large", "size")
+    assert not UploadSession.objects.exists()
+
+
+def test_bad_hex_is_422(world, writer):
+    assert_error(writer.post("/uploads", {"sha256": "xyz", "size": 1}), 422, "invalid", "sha256")
+    assert_error(writer.post("/uploads", {"sha256": SHA, "size": -1}), 422, "invalid", "size")
+    assert_error(
+        writer.post("/uploads", {"sha256": SHA, "size": 1, "path": "x"}),
+        422,
+        "unknown_field",
+        "path",
+    )
+
+
+def test_other_users_session_is_404(world, writer, as_token, maintainer, outsider):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    for user in (maintainer, outsider):
+        other = as_token(user, "write")
+        assert_error(other.get(f"/uploads/{upload_id}"), 404, "not_found")
+        assert_error(put(other, upload_id, DATA, 0, len(DATA)), 404, "not_found")
+        assert_error(other.post(f"/uploads/{upload_id}/complete"), 404, "not_found")
+    assert_error(writer.get("/uploads/not-a-uuid"), 404, "not_found")
+    assert UploadSession.objects.get().offset == 0
+
+
+def test_token_without_write_scope_is_403(world, as_token, contributor):
+    reader = as_token(contributor, "read")
+    assert_error(reader.post("/uploads", {"sha256": SHA, "size": 4}), 403, "insufficient_scope")
+    writer = as_token(contributor, "write")
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    assert_error(put(reader, upload_id, DATA, 0, len(DATA)), 403, "insufficient_scope")
+    assert_error(reader.post(f"/uploads/{upload_id}/complete"), 403, "insufficient_scope")
+    assert reader.get(f"/uploads/{upload_id}").status_code == 200
+
+
+def test_a_viewer_may_not_open_uploads(world, as_token, viewer):
+    response = as_token(viewer, "write").post("/uploads", {"sha256": SHA, "size": 4})
+    assert_error(response, 403, "permission_denied")
+
+
+def test_anonymous_is_401(world, as_user):
+    assert_error(as_user(None).post("/uploads", {"sha256": SHA, "size": 4}), 401, "unauthenticated")
+
+
+def test_session_callers_need_the_csrf_token(world, contributor):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(contributor)
+    body = {"sha256": SHA, "size": len(DATA)}
+    refused = browser.post(f"{API}/uploads", body, content_type="application/json")
+    assert_error(refused, 403, "csrf_failed")
+    browser.get("/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    api = ApiClient(browser)
+    api.headers = {"X-CSRFToken": token}
+    upload(api, DATA)
+    response = api.post(
+        M + "/versions", {"version": "2.0.0", "files": [{"path": "w.bin", "sha256": SHA}]}
+    )
+    assert response.status_code == 201, response.content
+
+
+# --- known blobs --------------------------------------------------------------------------
+
+
+def test_known_answers_only_readable_blobs(
+    world, make_model, make_version, other_team, outsider, as_token, viewer
+):
+    make_version(world, "1.1.0", files={"a.bin": b"ours"})
+    theirs = make_model("secret", team=other_team, actor=outsider)
+    make_version(theirs, "1.0.0", files={"b.bin": b"theirs"}, actor=outsider)
+    query = {"sha256": [sha(b"ours"), sha(b"theirs"), sha(b"nowhere")]}
+    assert as_token(viewer, "write").post("/blobs/known", query).json() == {"known": [sha(b"ours")]}
+    assert as_token(outsider, "write").post("/blobs/known", query).json() == {
+        "known": [sha(b"theirs")]
+    }
+
+
+def test_known_accepts_a_read_token_and_limits_the_list(world, as_token, viewer):
+    reader = as_token(viewer, "read")
+    # POST needs the write scope, whatever it does.
+    assert_error(reader.post("/blobs/known", {"sha256": []}), 403, "insufficient_scope")
+    writer = as_token(viewer, "write")
+    too_many = {"sha256": [SHA] * 1001}
+    assert_error(writer.post("/blobs/known", too_many), 422, "invalid", "sha256")
+    assert_error(writer.post("/blobs/known", {"sha256": ["nothex"]}), 422, "invalid", "sha256.0")
+
+
+def test_attach_a_known_blob_without_uploading(world, make_version, writer):
+    make_version(world, "1.1.0", files={"a.bin": b"ours"})
+    response = writer.post(
+        M + "/versions",
+        {"version": "2.0.0", "files": [{"path": "copy.bin", "sha256": sha(b"ours")}]},
+    )
+    assert response.status_code == 201, response.content
+    assert Artifact.objects.filter(path="copy.bin", blob_id=sha(b"ours")).exists()
+
+
+def test_attach_another_teams_blob_is_refused(
+    world, make_model, make_version, other_team, outsider, writer
+):
+    theirs = make_model("secret", team=other_team, actor=outsider)
+    make_version(theirs, "1.0.0", files={"b.bin": b"theirs"}, actor=outsider)
+    response = writer.post(
+        M + "/versions",
+        {"version": "2.0.0", "files": [{"path": "x.bin", "sha256": sha(b"theirs")}]},
+    )
+    assert_error(response, 400, "invalid", "files")
+    assert not ModelVersion.objects.filter(version="2.0.0").exists()
+
+
+# --- registering with files: bad input -----------------------------------------------------
+
+
+def test_attach_an_unknown_sha_stores_nothing(world, writer):
+    before = (ModelVersion.objects.count(), Blob.objects.count(), Artifact.objects.count())
+    response = writer.post(
+        M + "/versions", {"version": "2.0.0", "files": [{"path": "x.bin", "sha256": SHA}]}
+    )
+    error = assert_error(response, 400, "invalid", "files")
+    assert SHA in error["message"]
+    after = (ModelVersion.objects.count(), Blob.objects.count(), Artifact.objects.count())
+    assert after == before
+
+
+def test_an_incomplete_upload_cannot_be_attached(world, writer):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    put(writer, upload_id, DATA, 0, len(DATA))  # all bytes, but not completed
+    response = writer.post(
+        M + "/versions", {"version": "2.0.0", "files": [{"path": "x.bin", "sha256": SHA}]}
+    )
+    assert_error(response, 400, "invalid", "files")
+    assert UploadSession.objects.get().offset == len(DATA)
+
+
+def test_another_users_upload_cannot_be_attached(world, writer, as_token, maintainer):
+    upload(writer, DATA)
+    response = as_token(maintainer, "write").post(
+        M + "/versions", {"version": "2.0.0", "files": [{"path": "x.bin", "sha256": SHA}]}
+    )
+    assert_error(response, 400, "invalid", "files")
+    assert UploadSession.objects.get().complete  # still the contributor's to attach
+
+
+@pytest.mark.parametrize(
+    "path", ["../etc/passwd", "/abs/path", "a/../../b", "C:/x", "back\\slash", "nul\x01", ""]
+)
+def test_escaping_paths_are_refused(world, writer, path):
+    upload(writer, DATA)
+    response = writer.post(
+        M + "/versions", {"version": "2.0.0", "files": [{"path": path, "sha256": SHA}]}
+    )
+    assert_error(response, 400, "invalid", "files")
+    assert not ModelVersion.objects.filter(version="2.0.0").exists()
+    assert UploadSession.objects.get().complete  # nothing consumed
+
+
+def test_duplicate_paths_are_refused(world, writer):
+    upload(writer, DATA)
+    files = [{"path": "a.bin", "sha256": SHA}, {"path": "./a.bin", "sha256": SHA}]
+    response = writer.post(M + "/versions", {"version": "2.0.0", "files": files})
+    error = assert_error(response, 400, "invalid", "files")
+    assert "unique" in error["message"]
+
+
+def test_same_upload_at_two_paths_and_no_storage_location_accepted(world, writer):
+    upload(writer, DATA)
+    files = [{"path": "a.bin", "sha256": SHA}, {"path": "b/a.bin", "sha256": SHA}]
+    response = writer.post(M + "/versions", {"version": "2.0.0", "files": files})
+    assert response.status_code == 201, response.content
+    assert Artifact.objects.filter(blob_id=SHA).count() == 2
+    sneaky = [{"path": "c.bin", "sha256": SHA, "storage_name": "blobs/x"}]
+    response = writer.post(M + "/versions", {"version": "3.0.0", "files": sneaky})
+    assert_error(response, 422, "unknown_field", "files.0.storage_name")
+
+
+def test_a_failed_registration_keeps_the_upload_for_a_retry(world, writer):
+    upload(writer, DATA)
+    files = [{"path": "a.bin", "sha256": SHA}]
+    response = writer.post(M + "/versions", {"version": "1.0.0", "files": files})  # taken
+    assert_error(response, 400, "invalid", "version")
+    assert UploadSession.objects.get().complete
+    assert writer.post(M + "/versions", {"version": "2.0.0", "files": files}).status_code == 201

@@ -1,0 +1,303 @@
+"""registry.uploads: sessions, chunks, verification, expiry, and register_version(blobs=)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.utils import timezone
+
+from registry import services, uploads
+from registry.metadata import clean_version_metadata
+from registry.models import Artifact, Blob, ModelVersion, UploadSession, blob_storage_name
+from registry.storage import artifact_storage
+
+pytestmark = pytest.mark.django_db
+
+DATA = bytes(range(256)) * 40  # 10 240 bytes
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def send(session: UploadSession, data: bytes, step: int = 4000) -> None:
+    for start in range(0, len(data), step):
+        chunk = data[start : start + step]
+        uploads.write_chunk(
+            session, io.BytesIO(chunk), start=start, end=start + len(chunk) - 1, total=len(data)
+        )
+
+
+def completed(actor, data: bytes = DATA) -> UploadSession:
+    session = uploads.create_upload(actor=actor, sha256=sha(data), size=len(data))
+    send(session, data)
+    return uploads.complete_upload(session)
+
+
+def register(model, actor, version, blobs, **kw):
+    return services.register_version(
+        model=model,
+        actor=actor,
+        version=version,
+        metadata=clean_version_metadata({}),
+        blobs=blobs,
+        **kw,
+    )
+
+
+@pytest.fixture
+def model(make_model):
+    return make_model("churn")
+
+
+def test_a_completed_upload_becomes_a_blob_only_when_attached(model, contributor):
+    session = completed(contributor)
+    assert session.complete and not Blob.objects.exists()
+    mv = register(model, contributor, "1.0.0", [("w.bin", SHA)])
+    artifact = Artifact.objects.get(version=mv)
+    assert (artifact.path, artifact.blob_id, artifact.size) == ("w.bin", SHA, len(DATA))
+    with artifact_storage.open(blob_storage_name(SHA), "rb") as fh:
+        assert fh.read() == DATA
+    assert not UploadSession.objects.exists()
+    assert not artifact_storage.exists(session.temp_name)
+
+
+def test_an_upload_of_content_stored_already_reuses_the_blob(
+    model, contributor, make_version, django_capture_on_commit_callbacks
+):
+    make_version(model, "0.9.0", files={"old.bin": DATA})
+    session = completed(contributor)
+    with django_capture_on_commit_callbacks(execute=True):
+        register(model, contributor, "1.0.0", [("w.bin", SHA)])
+    assert Blob.objects.count() == 1 and Artifact.objects.filter(blob_id=SHA).count() == 2
+    assert not artifact_storage.exists(session.temp_name)  # deleted on commit
+
+
+def test_uploads_and_streams_together_and_path_clashes(model, contributor):
+    completed(contributor)
+    with pytest.raises(ValidationError) as exc:
+        services.register_version(
+            model=model,
+            actor=contributor,
+            version="1.0.0",
+            metadata=clean_version_metadata({}),
+            files=[services.ArtifactUpload("w.bin", io.BytesIO(b"x"))],
+            blobs=[("w.bin", SHA)],
+        )
+    assert "unique" in str(exc.value.message_dict["files"])
+    with pytest.raises(ValidationError) as exc:
+        register(model, contributor, "1.0.0", [("d", SHA), ("d/w.bin", SHA)])
+    assert "directory" in str(exc.value.message_dict["files"])
+    mv = services.register_version(
+        model=model,
+        actor=contributor,
+        version="1.0.0",
+        metadata=clean_version_metadata({}),
+        files=[services.ArtifactUpload("readme.txt", io.BytesIO(b"hi"))],
+        blobs=[("w.bin", SHA)],
+    )
+    assert sorted(mv.artifacts.values_list("path", flat=True)) == ["readme.txt", "w.bin"]
+
+
+def test_register_version_refuses_unknown_and_malformed_hashes(model, contributor):
+    with pytest.raises(ValidationError) as exc:
+        register(model, contributor, "1.0.0", [("w.bin", SHA)])
+    assert "files" in exc.value.message_dict
+    with pytest.raises(ValidationError) as exc:
+        register(model, contributor, "1.0.0", [("w.bin", "abc")])
+    assert "files" in exc.value.message_dict
+    assert not ModelVersion.objects.exists() and not Blob.objects.exists()
+
+
+def test_existing_callers_without_blobs_still_work(model, make_version):
+    mv = make_version(model, "1.0.0", files={"a.bin": b"a"})
+    assert mv.artifacts.get().blob_id == sha(b"a")
+
+
+def test_chunks_must_arrive_in_order(contributor, model):
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    with pytest.raises(uploads.OffsetMismatch) as exc:
+        uploads.write_chunk(session, io.BytesIO(DATA[10:20]), start=10)
+    assert exc.value.offset == 0
+    uploads.write_chunk(session, io.BytesIO(DATA[:10]), start=0)
+    with pytest.raises(uploads.OffsetMismatch):
+        uploads.write_chunk(session, io.BytesIO(DATA[:10]), start=0)  # a retry: already there
+    assert UploadSession.objects.get().offset == 10
+
+
+def test_a_stale_session_object_cannot_write_twice(contributor, model):
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    stale = UploadSession.objects.get(pk=session.pk)
+    uploads.write_chunk(session, io.BytesIO(DATA[:10]), start=0)
+    with pytest.raises(uploads.OffsetMismatch) as exc:  # a concurrent request lost the race
+        uploads.write_chunk(stale, io.BytesIO(b"X" * 10), start=0)
+    assert exc.value.offset == 10
+
+
+def test_a_session_expired_meanwhile_answers_404(contributor, model):
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    uploads.expire_uploads(now=timezone.now() + dt.timedelta(days=2))
+    with pytest.raises(Http404):
+        uploads.write_chunk(session, io.BytesIO(DATA[:10]), start=0)
+    session.offset = session.size
+    with pytest.raises(Http404):
+        uploads.complete_upload(session)
+
+
+def test_checksum_mismatch_discards_everything(contributor, model):
+    session = uploads.create_upload(actor=contributor, sha256=sha(b"other"), size=len(DATA))
+    send(session, DATA)
+    with pytest.raises(uploads.ChecksumMismatch):
+        uploads.complete_upload(session)
+    assert not UploadSession.objects.exists()
+    assert not artifact_storage.exists(session.temp_name)
+
+
+def test_completing_twice_is_harmless(contributor, model):
+    session = completed(contributor)
+    assert uploads.complete_upload(session).complete
+
+
+def test_an_empty_file_can_be_uploaded(contributor, model):
+    session = uploads.create_upload(actor=contributor, sha256=sha(b""), size=0)
+    assert uploads.complete_upload(session).complete
+    mv = register(model, contributor, "1.0.0", [("empty", sha(b""))])
+    assert mv.artifacts.get().size == 0
+
+
+def test_only_contributors_open_uploads(viewer, outsider, model):
+    with pytest.raises(PermissionDenied):
+        uploads.create_upload(actor=viewer, sha256=SHA, size=1)
+    uploads.create_upload(actor=outsider, sha256=SHA, size=1)  # maintainer of their team
+
+
+def test_open_uploads_per_user_are_bounded(contributor, model, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 2)
+    uploads.create_upload(actor=contributor, sha256=SHA, size=1)
+    uploads.create_upload(actor=contributor, sha256=SHA, size=1)
+    with pytest.raises(ValidationError):
+        uploads.create_upload(actor=contributor, sha256=SHA, size=1)
+
+
+def test_get_upload_hides_other_users_sessions(contributor, maintainer, model):
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=1)
+    assert uploads.get_upload(contributor, str(session.pk)) == session
+    for who, upload_id in ((maintainer, str(session.pk)), (contributor, "nope")):
+        with pytest.raises(Http404):
+            uploads.get_upload(who, upload_id)
+
+
+def test_expire_uploads_deletes_old_sessions_and_their_bytes(contributor, model):
+    old = completed(contributor)
+    fresh = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    UploadSession.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - dt.timedelta(hours=25)
+    )
+    assert uploads.expire_uploads() == 1
+    assert list(UploadSession.objects.all()) == [fresh]
+    assert not artifact_storage.exists(old.temp_name)
+    assert artifact_storage.exists(fresh.temp_name)
+    assert not Blob.objects.exists()
+
+
+def test_remote_storage_writes_parts_and_concatenates_them(contributor, model, monkeypatch):
+    monkeypatch.setattr(uploads, "_is_local", lambda: False)
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    send(session, DATA, step=3000)
+    parts = f"{session.temp_name}.parts"
+    assert len(artifact_storage.listdir(parts)[1]) == 4
+    session = uploads.complete_upload(session)
+    assert not artifact_storage.exists(parts) or artifact_storage.listdir(parts)[1] == []
+    assert artifact_storage.exists(session.temp_name)  # the concatenated, staged object
+    register(model, contributor, "1.0.0", [("w.bin", SHA)])
+    with artifact_storage.open(blob_storage_name(SHA), "rb") as fh:
+        assert fh.read() == DATA
+
+
+def test_remote_storage_checksum_mismatch_leaves_nothing(contributor, model, monkeypatch):
+    monkeypatch.setattr(uploads, "_is_local", lambda: False)
+    session = uploads.create_upload(actor=contributor, sha256=sha(b"x"), size=len(DATA))
+    send(session, DATA)
+    with pytest.raises(uploads.ChecksumMismatch):
+        uploads.complete_upload(session)
+    assert artifact_storage.listdir("uploads")[1] == []
+    parts = f"{session.temp_name}.parts"
+    assert not artifact_storage.exists(parts) or artifact_storage.listdir(parts)[1] == []
+
+
+def test_known_blobs_follow_the_read_policy(
+    model, make_model, make_version, other_team, outsider, viewer, site_admin
+):
+    make_version(model, "1.0.0", files={"a": b"ours"})
+    theirs = make_model("secret", team=other_team, actor=outsider)
+    make_version(theirs, "1.0.0", files={"b": b"theirs"}, actor=outsider)
+    shas = [sha(b"ours"), sha(b"theirs"), "not hex"]
+    assert uploads.known_blobs(viewer, shas) == [sha(b"ours")]
+    assert uploads.known_blobs(site_admin, shas) == sorted([sha(b"ours"), sha(b"theirs")])
+    services.update_model(model=theirs, actor=outsider, visibility="internal")
+    assert uploads.known_blobs(viewer, shas) == sorted([sha(b"ours"), sha(b"theirs")])
+
+
+def test_parse_content_range():
+    assert uploads.parse_content_range("bytes 0-9/100", None) == (0, 9, 100)
+    assert uploads.parse_content_range(None, "5") == (5, None, None)
+    for header, offset in (
+        ("bytes 9-0/100", None),
+        ("bytes=0-9", None),
+        (None, "-1"),
+        (None, "²"),
+        (None, None),
+    ):
+        with pytest.raises(ValidationError):
+            uploads.parse_content_range(header, offset)
+
+
+# --- concurrency (PostgreSQL row locks; each thread on its own connection) ----------------
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_chunks_at_one_offset_append_once(contributor, model, is_postgres):
+    if not is_postgres:
+        pytest.skip("row locks need PostgreSQL")
+    from tests.registry.test_concurrency import run_at_once
+
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+
+    def act(index: int) -> str:
+        mine = UploadSession.objects.get(pk=session.pk)
+        try:
+            uploads.write_chunk(mine, io.BytesIO(DATA[:1000]), start=0)
+        except uploads.OffsetMismatch:
+            return "conflict"
+        return "ok"
+
+    results = run_at_once(6, lambda i: i, act)
+    assert sorted(results) == ["conflict"] * 5 + ["ok"]
+    assert UploadSession.objects.get().offset == 1000
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_two_registrations_attaching_one_upload_both_succeed_once_stored(
+    contributor, model, is_postgres
+):
+    if not is_postgres:
+        pytest.skip("row locks need PostgreSQL")
+    from tests.registry.test_concurrency import run_at_once
+
+    completed(contributor)
+    run_at_once(
+        2, lambda i: f"{i + 1}.0.0", lambda v: register(model, contributor, v, [("w.bin", SHA)])
+    )
+    assert Blob.objects.count() == 1 and Artifact.objects.filter(blob_id=SHA).count() == 2
+    assert not UploadSession.objects.exists()
+    assert artifact_storage.listdir("uploads")[1] == []
+    with artifact_storage.open(blob_storage_name(SHA), "rb") as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == SHA
