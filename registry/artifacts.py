@@ -174,7 +174,18 @@ def _promote(temp_name: str, name: str) -> None:
             raise RuntimeError(f"storage stored blob {name} as {saved}") from None
         return
     os.makedirs(os.path.dirname(target), exist_ok=True)
+    # Durable before the version commits: the bytes, then the rename (the directory).
+    _fsync(source)
     os.replace(source, target)  # atomic on one filesystem
+    _fsync(os.path.dirname(target))
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _stored_digest(name: str) -> str:

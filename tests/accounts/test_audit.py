@@ -4,21 +4,19 @@ simultaneous appends (PostgreSQL)."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import connection
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts import audit, signals
 from accounts.models import AuditEvent, AuditHead, Team, User
+from tests.threads import run_at_once
 
-# A transactional test empties every table when it ends (even when skipped from its body),
-# taking the audit head row (created by a migration) with it: skip by a mark, and let
-# serialized_rollback restore the row for the test.
+# Concurrency needs row locks: PostgreSQL only. (A transactional test's flush takes the
+# audit head row with it; audit.record() starts a new head when it is missing.)
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
@@ -169,32 +167,16 @@ def test_it_records_nothing_when_signing_out_while_signed_out(client: Client) ->
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="row locks need PostgreSQL")
 @pytest.mark.concurrency
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_it_chains_16_simultaneous_appends_one_after_another(is_postgres: bool) -> None:
     assert is_postgres
     already, _ = audit.verify_chain()
     count = 16
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def append(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            audit.record("test.concurrent", object_repr=f"thread {index}")
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=append, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    assert not errors, errors[0]
+    run_at_once(
+        count,
+        prepare=lambda index: index,
+        act=lambda index: audit.record("test.concurrent", object_repr=f"thread {index}"),
+    )
     assert audit.verify_chain() == (already + count, None)
     recorded = AuditEvent.objects.filter(action="test.concurrent")
     assert sorted(recorded.values_list("object_repr", flat=True)) == sorted(

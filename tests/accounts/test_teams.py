@@ -3,7 +3,6 @@ maintainer, user lookup, and the one audit event per change."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,12 +10,12 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 from django.db.models import QuerySet
 from django.utils.functional import SimpleLazyObject
 
 from accounts import policy, teams
 from accounts.models import AuditEvent, Membership, Team, User
+from tests.threads import run_at_once
 
 Role = Membership.Role
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -455,12 +454,10 @@ def test_it_fetches_a_team_through_the_policy(
 # Two maintainers demoting each other at once (PostgreSQL row locks)
 
 
-# Skipped by a mark, not inside the test: a transactional test flushes the database when it
-# ends, even when skipped from its body, and the flush takes the audit chain's head row
-# (created by a migration) with it. serialized_rollback restores that row for this test.
+# Concurrency needs row locks: PostgreSQL only.
 @pytest.mark.skipif(not ON_POSTGRES, reason="row locks need PostgreSQL")
 @pytest.mark.concurrency
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_it_keeps_a_maintainer_when_two_demote_each_other_at_once(
     team: Team, maintainer: User, is_postgres: bool
 ) -> None:
@@ -468,34 +465,26 @@ def test_it_keeps_a_maintainer_when_two_demote_each_other_at_once(
     other = User.objects.create_user("second", "second@example.com", "pw-for-tests-only")
     Membership.objects.create(user=other, team=team, role=Role.MAINTAINER)
     pairs = [(maintainer.pk, other.pk), (other.pk, maintainer.pk)]
-    barrier = threading.Barrier(len(pairs))
     outcomes: list[str] = []
 
-    def demote(actor_id: int, target_id: int) -> None:
+    def prepare(index: int) -> tuple[Any, Membership]:
+        actor_id, target_id = pairs[index]
+        actor = SimpleLazyObject(lambda: User.objects.get(pk=actor_id))  # as request.user
+        membership = Membership.objects.select_related("user", "team").get(
+            user_id=target_id, team=team
+        )
+        policy.memberships(actor)  # both checked their right before either acted
+        return actor, membership
+
+    def demote(prepared: tuple[Any, Membership]) -> None:
+        actor, membership = prepared
         try:
-            actor = SimpleLazyObject(lambda: User.objects.get(pk=actor_id))  # as request.user
-            membership = Membership.objects.select_related("user", "team").get(
-                user_id=target_id, team=team
-            )
-            policy.memberships(actor)  # both checked their right before either acted
-            barrier.wait(timeout=30)
             teams.change_role(membership, actor, Role.VIEWER)
             outcomes.append("demoted")
         except (ValidationError, PermissionDenied) as exc:
             outcomes.append(type(exc).__name__)
-        except BaseException as exc:
-            outcomes.append(repr(exc))
-            barrier.abort()
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=demote, args=pair) for pair in pairs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    run_at_once(len(pairs), prepare, demote)
     assert len(outcomes) == 2 and outcomes.count("demoted") == 1, outcomes
     assert set(outcomes) - {"demoted"} <= {"ValidationError", "PermissionDenied"}, outcomes
     assert list(team.memberships.values_list("role", flat=True)).count(Role.MAINTAINER) == 1

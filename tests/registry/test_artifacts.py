@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -372,3 +373,17 @@ def test_it_keeps_every_file_with_its_own_content(
         assert artifact.size == artifact.blob.size == len(files[artifact.path])
         assert artifact.blob.sha256 == hashlib.sha256(files[artifact.path]).hexdigest()
     assert len(stored_files(tmp_path)) == 4
+
+
+@pytest.mark.django_db
+def test_it_makes_a_blob_durable_before_it_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real_fsync = artifacts._fsync
+    monkeypatch.setattr(artifacts, "_fsync", lambda path: (synced.append(path), real_fsync(path)))
+
+    stored = write_blob(io.BytesIO(b"durable"), "model.bin")
+
+    target = artifact_storage.path(blob_storage_name(stored.sha256))
+    assert len(synced) == 2
+    assert synced[0].endswith(stored.temp_name)  # the bytes, before the rename
+    assert synced[1] == os.path.dirname(target)  # then the directory entry

@@ -29,6 +29,7 @@ from registry.models import (
     blob_storage_name,
 )
 from registry.storage import artifact_storage
+from tests.threads import run_at_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
@@ -40,38 +41,6 @@ MakeVersion = Callable[..., ModelVersion]
 def _postgres_only(is_postgres: bool) -> None:
     if not is_postgres:
         pytest.skip("row locks need PostgreSQL")
-
-
-def run_at_once(count: int, prepare: Callable[[int], Any], act: Callable[[Any], Any]) -> list[Any]:
-    """Run act(prepare(i)) in `count` threads released together; re-raise the first error.
-
-    prepare() runs before the barrier so that only `act` races; every thread closes its
-    own database connection when done.
-    """
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def work(index: int) -> None:
-        try:
-            prepared = prepare(index)
-            barrier.wait(timeout=30)
-            results[index] = act(prepared)
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def test_it_numbers_24_simultaneous_registrations_1_to_24_without_gaps(
