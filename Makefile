@@ -26,10 +26,12 @@ system-packages:
 	  fi; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	@test -x $(PY) || { PYTHON=$$(scripts/find-python) && echo "Creating $(VENV) with $$PYTHON" && $$PYTHON -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
+	# The Python client and its `modelgate` CLI: its own package, tested against the server.
+	$(PY) -m pip install -q -e ./client
 	touch $@
 
 run: setup

@@ -36,6 +36,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3).ping()
         except redis.RedisError as exc:
             problems.append(f"Redis at REDIS_URL does not answer: {exc}")
+    try:
+        import modelgate_client  # noqa: F401 -- the client tests must run, not skip
+    except ImportError:
+        problems.append("the Python client is not installed (make setup runs pip install ./client)")
     if not shutil.which(CHROMIUM):
         problems.append(f"Chromium is missing at {CHROMIUM} (apt-get install chromium)")
     if problems:

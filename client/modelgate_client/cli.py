@@ -1,0 +1,302 @@
+"""The `modelgate` command: log in, list, register, download, resolve and search."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from modelgate_client.client import Client, ModelgateError
+
+
+def config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "modelgate" / "config.json"
+
+
+def load_config() -> dict[str, Any]:
+    try:
+        data = json.loads(config_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_config(data: dict[str, Any]) -> Path:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+    os.chmod(path, 0o600)  # also when the file existed with wider permissions
+    return path
+
+
+class UsageError(Exception):
+    """Wrong arguments: exit status 2."""
+
+
+def _model_ref(ref: str) -> tuple[str, str]:
+    team, sep, model = ref.partition("/")
+    if not sep or not team or not model or "/" in model:
+        raise UsageError(f"expected TEAM/MODEL, got {ref!r}")
+    return team, model
+
+
+def _json_arg(text: str | None, name: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{name} is not valid JSON: {exc}") from None
+
+
+def _tags(pairs: Iterable[str] | None) -> dict[str, str] | None:
+    tags: dict[str, str] = {}
+    for pair in pairs or ():
+        key, _, value = pair.partition("=")
+        if not key:
+            raise UsageError(f"--tag expects KEY=VALUE, got {pair!r}")
+        tags[key] = value
+    return tags or None
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """Rows as left-aligned columns under upper-case headers."""
+    cells = [[str(h).upper() for h in headers]] + [
+        ["" if c is None else str(c) for c in row] for row in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+def _date(value: str | None) -> str:
+    return (value or "")[:19].replace("T", " ")
+
+
+def _print(args: argparse.Namespace, data: Any, rows: Any, headers: Sequence[str]) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(table(rows, headers))
+
+
+def _versions_table(items: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [v["version"], v["stage"], _date(v["created_at"]), v.get("created_by") or "", v["url"]]
+        for v in items
+    ]
+
+
+VERSION_HEADERS = ("version", "stage", "created", "by", "url")
+
+
+def _version_detail(args: argparse.Namespace, detail: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(detail, indent=2))
+        return
+    print(f"{detail['model']} {detail['version']} ({detail['stage']})")
+    code = detail.get("code") or {}
+    if code.get("commit"):
+        print(f"commit {code['commit'][:12]} {code.get('branch') or ''}".rstrip())
+    if detail["artifacts"]:
+        rows = [[a["path"], a["size"], a["sha256"][:12]] for a in detail["artifacts"]]
+        print(table(rows, ("path", "size", "sha256")))
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def cmd_login(args: argparse.Namespace, client: Client | None) -> int:
+    url = args.url or input("Modelgate URL: ").strip()
+    token = args.token or getpass.getpass("API token: ").strip()
+    if not url or not token:
+        raise UsageError("a URL and a token are needed")
+    teams = Client(url, token).teams()
+    path = save_config({"url": url, "token": token})
+    if args.json:
+        print(json.dumps({"url": url, "config": str(path), "teams": teams}, indent=2))
+    else:
+        names = ", ".join(t["slug"] for t in teams) or "none"
+        print(f"Logged in to {url} (teams: {names}); saved to {path}")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace, client: Client) -> int:
+    items = list(
+        client.models(team=args.team, framework=args.framework, stage=args.stage, tag=args.tag)
+    )
+    rows = [
+        [
+            f"{m['team']}/{m['name']}",
+            m["framework"],
+            m["task_type"],
+            (m["latest_version"] or {}).get("version", ""),
+            (m["latest_version"] or {}).get("stage", ""),
+            m["version_count"],
+        ]
+        for m in items
+    ]
+    _print(args, items, rows, ("model", "framework", "task", "latest", "stage", "versions"))
+    return 0
+
+
+def cmd_versions_list(args: argparse.Namespace, client: Client) -> int:
+    items = list(client.versions(*_model_ref(args.model), stage=args.stage))
+    _print(args, items, _versions_table(items), VERSION_HEADERS)
+    return 0
+
+
+def cmd_register(args: argparse.Namespace, client: Client) -> int:
+    team, model = _model_ref(args.model)
+    detail = client.register_version(
+        team,
+        model,
+        args.paths,
+        version=args.version,
+        metrics=_json_arg(args.metrics, "--metrics"),
+        params=_json_arg(args.params, "--params"),
+        description=args.description,
+        tags=_tags(args.tag),
+        capture=not args.no_capture,
+    )
+    if args.json:
+        print(json.dumps(detail, indent=2))
+    else:
+        print(
+            f"Registered {detail['model']} {detail['version']}: "
+            f"{len(detail['artifacts'])} files, {client.last_uploaded} uploaded"
+        )
+    return 0
+
+
+def cmd_download(args: argparse.Namespace, client: Client) -> int:
+    team, model = _model_ref(args.model)
+    paths = client.download(team, model, args.dest, version=args.version, stage=args.stage)
+    if args.json:
+        print(json.dumps([str(p) for p in paths], indent=2))
+    else:
+        for path in paths:
+            print(path)
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace, client: Client) -> int:
+    _version_detail(args, client.resolve(*_model_ref(args.model), args.stage))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, client: Client) -> int:
+    if args.models:
+        items = list(client.search(args.query, kind="models"))
+        rows = [
+            [f"{m['team']}/{m['name']}", m["framework"], m["task_type"], m["version_count"]]
+            for m in items
+        ]
+        _print(args, items, rows, ("model", "framework", "task", "versions"))
+    else:
+        items = list(client.search(args.query))
+        _print(args, items, _versions_table(items), VERSION_HEADERS)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelgate", description=__doc__)
+    parser.add_argument("--url", help="server URL (env MODELGATE_URL, or `modelgate login`)")
+    parser.add_argument("--token", help="API token (env MODELGATE_TOKEN, or `modelgate login`)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    login = commands.add_parser("login", help="check and save the URL and token")
+    login.add_argument("--url", default=argparse.SUPPRESS, help="no prompt for the URL")
+    login.add_argument("--token", default=argparse.SUPPRESS, help="no prompt for the token")
+    login.set_defaults(func=cmd_login, needs_client=False)
+
+    models = commands.add_parser("models", help="models").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    models_list = models.add_parser("list", help="list the models you may read")
+    for flag in ("--team", "--framework", "--stage", "--tag"):
+        models_list.add_argument(flag)
+    models_list.set_defaults(func=cmd_models_list)
+
+    versions = commands.add_parser("versions", help="versions").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    versions_list = versions.add_parser("list", help="list a model's versions")
+    versions_list.add_argument("model", metavar="TEAM/MODEL")
+    versions_list.add_argument("--stage")
+    versions_list.set_defaults(func=cmd_versions_list)
+
+    register = commands.add_parser("register", help="register a version with files")
+    register.add_argument("model", metavar="TEAM/MODEL")
+    register.add_argument("paths", metavar="PATH", nargs="+", help="files or directories")
+    register.add_argument("--version")
+    register.add_argument("--metrics", help='JSON, e.g. {"test": {"auc": 0.93}}')
+    register.add_argument("--params", help="JSON object")
+    register.add_argument("--tag", action="append", metavar="KEY=VALUE")
+    register.add_argument("--description")
+    register.add_argument("--no-capture", action="store_true", help="skip environment and git")
+    register.set_defaults(func=cmd_register)
+
+    download = commands.add_parser("download", help="download a version's files")
+    download.add_argument("model", metavar="TEAM/MODEL")
+    download.add_argument("dest", metavar="DEST")
+    which = download.add_mutually_exclusive_group()
+    which.add_argument("--version")
+    which.add_argument("--stage")
+    download.set_defaults(func=cmd_download)
+
+    resolve = commands.add_parser("resolve", help="the version in a stage")
+    resolve.add_argument("model", metavar="TEAM/MODEL")
+    resolve.add_argument("--stage", required=True)
+    resolve.set_defaults(func=cmd_resolve)
+
+    search = commands.add_parser("search", help="search versions (or models)")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--models", action="store_true", help="search models")
+    search.set_defaults(func=cmd_search)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; 0 on success, 1 on an error, 2 on wrong usage."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    config = load_config()
+    url = args.url or os.environ.get("MODELGATE_URL") or config.get("url")
+    token = args.token or os.environ.get("MODELGATE_TOKEN") or config.get("token")
+    try:
+        client = None
+        if getattr(args, "needs_client", True):
+            if not url:
+                raise UsageError("no server: pass --url, set MODELGATE_URL or run modelgate login")
+            client = Client(url, token)
+        return int(args.func(args, client))
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ModelgateError, requests.RequestException, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,464 @@
+"""The HTTP client: register versions with their artifacts, find, resolve and download."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from tqdm import tqdm
+
+from modelgate_client import capture as _capture
+
+READ_SIZE = 1024 * 1024  # hashing and download chunk
+RETRY_STATUS = frozenset({502, 503, 504})
+KNOWN_BATCH = 1000  # the server's limit for POST /blobs/known
+Files = str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | Mapping[str, Any]
+
+
+class ModelgateError(Exception):
+    """An error answer from the server (or a failed transfer: status None)."""
+
+    def __init__(
+        self,
+        status: int | None,
+        code: str,
+        message: str,
+        field: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.details = details or []
+
+    def __str__(self) -> str:
+        return self.message
+
+    @classmethod
+    def from_response(cls, response: requests.Response) -> ModelgateError:
+        try:
+            body = response.json()
+            error = body["error"]
+            return cls(
+                response.status_code,
+                str(error.get("code") or "error"),
+                str(error.get("message") or response.reason),
+                error.get("field"),
+                error.get("details"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            text = (response.text or "").strip()[:200] or response.reason or "error"
+            return cls(response.status_code, "http_error", f"HTTP {response.status_code}: {text}")
+
+
+class ChecksumMismatch(ModelgateError):
+    """A downloaded file's size or SHA-256 is not the one the server announced."""
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(READ_SIZE):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _relative(path: str) -> str:
+    """A safe relative POSIX path for the server (no absolute, empty or .. parts)."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ValueError(f"unsafe artifact path: {path!r}")
+    return "/".join(parts)
+
+
+def _walk(root: Path) -> list[tuple[str, Path]]:
+    return [(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def collect_files(files_or_dir: Files | None) -> list[tuple[str, Path]]:
+    """(artifact path, local file) pairs: a directory's files relative to it, a file by its
+    name, a list of either (merged), or an explicit {artifact path: local file} mapping."""
+    if files_or_dir is None:
+        return []
+    if isinstance(files_or_dir, Mapping):
+        pairs = [(_relative(str(k)), Path(v)) for k, v in files_or_dir.items()]
+    else:
+        items = (
+            [files_or_dir] if isinstance(files_or_dir, str | os.PathLike) else list(files_or_dir)
+        )
+        pairs = []
+        for item in items:
+            local = Path(item)
+            if local.is_dir():
+                pairs.extend(_walk(local))
+            else:
+                pairs.append((local.name, local))
+    seen: set[str] = set()
+    for name, local in pairs:
+        if not local.is_file():
+            raise FileNotFoundError(f"not a file: {local}")
+        if name in seen:
+            raise ValueError(f"two files would be stored as {name!r}")
+        seen.add(name)
+    return pairs
+
+
+class Client:
+    """A Modelgate server: `Client("https://modelgate.example.com", "mg_…")`."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        chunk_size: int | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.api = self.url + "/api/v1"
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.chunk_size = chunk_size  # None: the server's chunk size
+        self.progress = progress  # None: only when stderr is a terminal
+        self.last_uploaded = 0  # blobs the last register_version uploaded
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "modelgate-client/0.1"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _sleep(self, attempt: int) -> None:
+        time.sleep(self.backoff * 2**attempt)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request, retried with exponential backoff on connection errors and
+        502/503/504; other answers are returned as they are."""
+        kwargs.setdefault("timeout", self.timeout)
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except (requests.ConnectionError, requests.Timeout):
+                if attempt >= self.retries:
+                    raise
+            else:
+                if response.status_code not in RETRY_STATUS or attempt >= self.retries:
+                    return response
+                response.close()
+            self._sleep(attempt)
+            attempt += 1
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The decoded JSON answer of an API call; ModelgateError for an error answer."""
+        url = path if path.startswith(("http://", "https://")) else self.api + path
+        response = self._send(method, url, **kwargs)
+        if response.status_code >= 400:
+            raise ModelgateError.from_response(response)
+        return response.json() if response.content else None
+
+    def _pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        while True:
+            body = self.request("GET", path, params=params)
+            yield from body["items"]
+            if not body.get("next"):
+                return
+            params["cursor"] = body["next"]
+
+    def _bar(self, total: int, desc: str, progress: bool | None) -> tqdm:
+        show = self.progress if progress is None else progress
+        if show is None:
+            show = sys.stderr.isatty()
+        return tqdm(
+            total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=not show
+        )
+
+    @staticmethod
+    def _model_path(team: str, model: str) -> str:
+        return f"/models/{quote(team, safe='')}/{quote(model, safe='')}"
+
+    # --- reading ------------------------------------------------------------------------
+
+    def teams(self) -> list[dict[str, Any]]:
+        return list(self._pages("/teams"))
+
+    def models(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Models you may read; filters: team, framework, task, tag, stage, q."""
+        return self._pages("/models", filters)
+
+    def get_model(self, team: str, model: str) -> dict[str, Any]:
+        return self.request("GET", self._model_path(team, model))
+
+    def versions(self, team: str, model: str, stage: str | None = None) -> Iterator[dict[str, Any]]:
+        """The model's versions, highest first (summaries)."""
+        return self._pages(self._model_path(team, model) + "/versions", {"stage": stage})
+
+    def get_version(self, team: str, model: str, version: str) -> dict[str, Any]:
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}"
+        return self.request("GET", path)
+
+    def resolve(self, team: str, model: str, stage: str) -> dict[str, Any]:
+        """The version in `stage` (e.g. "production"), with its artifacts."""
+        return self.request(
+            "GET", self._model_path(team, model) + "/resolve", params={"stage": stage}
+        )
+
+    def search(self, query: str, kind: str = "versions") -> Iterator[dict[str, Any]]:
+        """Versions (or, with kind="models", models) matching a search-language query."""
+        if kind not in ("versions", "models"):
+            raise ValueError('kind is "versions" or "models"')
+        return self._pages(f"/search/{kind}", {"q": query})
+
+    def change_stage(
+        self, team: str, model: str, version: str, stage: str, comment: str = ""
+    ) -> dict[str, Any]:
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}/stage"
+        return self.request("POST", path, json={"stage": stage, "comment": comment})
+
+    # --- uploading ----------------------------------------------------------------------
+
+    def known_blobs(self, hashes: Iterable[str]) -> set[str]:
+        """Which of these SHA-256s the server holds already (in versions you may read)."""
+        wanted = sorted(set(hashes))
+        known: set[str] = set()
+        for i in range(0, len(wanted), KNOWN_BATCH):
+            body = self.request(
+                "POST", "/blobs/known", json={"sha256": wanted[i : i + KNOWN_BATCH]}
+            )
+            known.update(body["known"])
+        return known
+
+    def upload(self, local: str | os.PathLike[str], sha256: str, bar: tqdm | None = None) -> None:
+        """Upload one file by the resumable protocol; a broken connection or a 409 resumes
+        from the offset the server reports."""
+        size = os.path.getsize(local)
+        session = self.request("POST", "/uploads", json={"sha256": sha256, "size": size})
+        url = f"{self.api}/uploads/{session['id']}"
+        chunk = min(self.chunk_size or session["chunk_size"], session["chunk_size"])
+        offset, failures = session["offset"], 0
+        with open(local, "rb") as fh:
+            while offset < size:
+                fh.seek(offset)
+                data = fh.read(chunk)
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"bytes {offset}-{offset + len(data) - 1}/{size}",
+                }
+                try:
+                    response = self.session.put(
+                        url, data=data, headers=headers, timeout=self.timeout
+                    )
+                except (requests.ConnectionError, requests.Timeout):
+                    response = None
+                if response is not None and response.status_code < 400:
+                    new = int(response.json()["offset"])
+                    if bar is not None:
+                        bar.update(new - offset)
+                    offset, failures = new, 0
+                    continue
+                if response is not None and response.status_code not in {409, *RETRY_STATUS}:
+                    raise ModelgateError.from_response(response)
+                if failures >= self.retries:
+                    if response is not None:
+                        raise ModelgateError.from_response(response)
+                    raise ModelgateError(None, "upload_failed", f"upload of {local} kept failing")
+                self._sleep(failures)
+                failures += 1
+                new = int(self.request("GET", f"/uploads/{session['id']}")["offset"])
+                if bar is not None:
+                    bar.update(new - offset)
+                offset = new
+        self.request("POST", f"/uploads/{session['id']}/complete")
+
+    def register_version(
+        self,
+        team: str,
+        model: str,
+        files_or_dir: Files | None = None,
+        version: str | None = None,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        signature: Mapping[str, Any] | None = None,
+        datasets: Iterable[str] | None = None,
+        parents: Iterable[str] | None = None,
+        capture: bool = True,
+        progress: bool | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Register a version with its files; uploads only blobs the server lacks.
+
+        `metrics` is {split: {name: value}}, e.g. {"test": {"auc": 0.93}}. With capture,
+        the environment (Python, OS, hardware, packages) and git state of the working
+        directory are recorded. `datasets` and `parents` are recorded as tags
+        `dataset.<i>` / `parent.<i>` until the server's lineage API takes them over.
+        Other server fields (framework, task_type, training_started_at, ...) go in
+        `extra`. Returns the created version, as GET would answer it.
+        """
+        pairs = collect_files(files_or_dir)
+        hashes = {name: sha256_file(local) for name, local in pairs}
+        known = self.known_blobs(hashes.values()) if pairs else set()
+        todo: dict[str, Path] = {}
+        for name, local in pairs:
+            if hashes[name] not in known:
+                todo.setdefault(hashes[name], local)
+        if todo:
+            total = sum(p.stat().st_size for p in todo.values())
+            with self._bar(total, f"upload {team}/{model}", progress) as bar:
+                for sha, local in todo.items():
+                    self.upload(local, sha, bar)
+        self.last_uploaded = len(todo)
+
+        body: dict[str, Any] = {**extra}
+        all_tags = dict(tags or {})
+        for prefix, refs in (("dataset", datasets), ("parent", parents)):
+            for i, ref in enumerate(refs or ()):
+                all_tags[f"{prefix}.{i}"] = str(ref)
+        for key, value in (
+            ("version", version),
+            ("metrics", metrics),
+            ("params", params),
+            ("description", description),
+            ("signature", signature),
+            ("tags", all_tags or None),
+        ):
+            if value is not None:
+                body[key] = dict(value) if isinstance(value, Mapping) else value
+        if capture:
+            body.setdefault("environment", self._safe(capture_environment))
+            where = pairs[0][1].parent if pairs else None
+            code = self._safe(lambda: _capture.git(None)) or (
+                self._safe(lambda: _capture.git(where)) if where else {}
+            )
+            for key, value in code.items():
+                body.setdefault(key, value)
+            entry = _capture.entry_point()
+            if entry:
+                body.setdefault("code_entry_point", entry)
+        if pairs:
+            body["files"] = [{"path": name, "sha256": hashes[name]} for name, _ in pairs]
+        return self.request("POST", self._model_path(team, model) + "/versions", json=body)
+
+    @staticmethod
+    def _safe(func: Any) -> Any:
+        """Capturing never breaks a registration."""
+        try:
+            return func()
+        except Exception:  # best effort by design
+            return {}
+
+    # --- downloading --------------------------------------------------------------------
+
+    def download(
+        self,
+        team: str,
+        model: str,
+        dest: str | os.PathLike[str],
+        version: str | None = None,
+        stage: str | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> list[Path]:
+        """Download every artifact of a version (by version, stage, or else the highest)
+        to dest/<path>, verifying size and SHA-256; a partial file (<path>.part) resumes
+        with a Range request. Returns the files' paths."""
+        if version and stage:
+            raise ValueError("give a version or a stage, not both")
+        if version:
+            detail = self.get_version(team, model, version)
+        elif stage:
+            detail = self.resolve(team, model, stage)
+        else:
+            latest = next(iter(self.versions(team, model)), None)
+            if latest is None:
+                raise ModelgateError(404, "not_found", f"{team}/{model} has no versions")
+            detail = self.get_version(team, model, latest["version"])
+        root = Path(dest).resolve()
+        targets = []
+        for artifact in detail["artifacts"]:
+            target = (root / artifact["path"]).resolve()
+            if os.path.isabs(artifact["path"]) or not target.is_relative_to(root):
+                raise ModelgateError(None, "unsafe_path", f"refusing to write {artifact['path']!r}")
+            targets.append((artifact, target))
+        total = sum(a["size"] for a, _ in targets)
+        with self._bar(total, f"download {team}/{model}", progress) as bar:
+            for artifact, target in targets:
+                self._download_file(artifact, target, bar)
+        return [t for _, t in targets]
+
+    def _download_file(self, artifact: dict[str, Any], target: Path, bar: tqdm) -> None:
+        size, expected = int(artifact["size"]), artifact["sha256"]
+        if target.is_file() and target.stat().st_size == size and sha256_file(target) == expected:
+            bar.update(size)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        attempt, base = 0, bar.n
+        while True:
+            have = part.stat().st_size if part.exists() else 0
+            if have > size:
+                part.unlink()
+                have = 0
+            headers = {"Range": f"bytes={have}-", "If-Range": f'"{expected}"'} if have else {}
+            try:
+                self._fetch(artifact["download_url"], part, have, base, headers, bar)
+                break
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ):
+                if attempt >= self.retries:
+                    raise
+                self._sleep(attempt)
+                attempt += 1
+        actual_size = part.stat().st_size
+        actual = sha256_file(part)
+        if actual_size != size or actual != expected:
+            part.unlink()
+            raise ChecksumMismatch(
+                None,
+                "checksum_mismatch",
+                f"{artifact['path']}: got {actual_size} bytes with SHA-256 {actual}, "
+                f"expected {size} bytes with {expected}",
+            )
+        os.replace(part, target)
+
+    def _fetch(
+        self, url: str, part: Path, have: int, base: int, headers: dict[str, str], bar: tqdm
+    ) -> None:
+        response = self._send("GET", url, headers=headers, stream=True)
+        with response:
+            if response.status_code == 416:
+                part.unlink(missing_ok=True)
+                raise requests.ConnectionError("range not satisfiable; starting over")
+            if response.status_code >= 400:
+                raise ModelgateError.from_response(response)
+            resumed = response.status_code == 206 and have > 0
+            bar.n = base + (have if resumed else 0)
+            bar.refresh()
+            mode = "ab" if resumed else "wb"
+            with open(part, mode) as fh:
+                for block in response.iter_content(READ_SIZE):
+                    fh.write(block)
+                    bar.update(len(block))
+
+
+def capture_environment() -> dict[str, Any]:
+    return _capture.environment()

@@ -1,0 +1,158 @@
+"""The `modelgate` command against a live server, through main([...])."""
+
+from __future__ import annotations
+
+import json
+import stat
+from typing import Any
+
+import pytest
+
+from registry import services
+from registry.models import ModelVersion
+
+pytest.importorskip("modelgate_client", reason="install the client: pip install -e ./client")
+from modelgate_client.cli import main, table  # noqa: E402
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real config file or environment leaks in."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("MODELGATE_URL", raising=False)
+    monkeypatch.delenv("MODELGATE_TOKEN", raising=False)
+
+
+@pytest.fixture
+def run(server: str, token: str, capsys: pytest.CaptureFixture[str]) -> Any:
+    """run(*args, json=False) → (exit status, stdout, stderr), authenticated by flags."""
+
+    def run(*args: str, as_json: bool = False) -> tuple[int, str, str]:
+        argv = ["--url", server, "--token", token, *(["--json"] if as_json else []), *args]
+        status = main(argv)
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+def test_login_checks_and_saves_the_token(server, token, tmp_path, capsys):
+    assert main(["login", "--url", server, "--token", token]) == 0
+    assert "teams: fraud" in capsys.readouterr().out
+    path = tmp_path / "config" / "modelgate" / "config.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == {"url": server, "token": token}
+    # Later commands need no flags.
+    assert main(["--json", "models", "list"]) == 0
+    assert [m["name"] for m in json.loads(capsys.readouterr().out)] == ["churn"]
+
+
+def test_login_prompts_for_the_url_and_token(server, token, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda prompt: server)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: token)
+    assert main(["login"]) == 0
+    assert (tmp_path / "config" / "modelgate" / "config.json").exists()
+
+
+def test_login_with_a_bad_token_saves_nothing(server, tmp_path, capsys):
+    assert main(["login", "--url", server, "--token", "mg_wrong"]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+    assert not (tmp_path / "config" / "modelgate" / "config.json").exists()
+
+
+def test_register_list_resolve_download(run, model_dir, maintainer, tmp_path):
+    status, out, _ = run(
+        "register", "fraud/churn", str(model_dir), "--version", "1.0.0",
+        "--metrics", '{"test": {"auc": 0.95}}', "--params", '{"depth": 6}',
+        "--tag", "owner=fraud", "--description", "From the CLI.", "--no-capture",
+    )  # fmt: skip
+    assert status == 0
+    assert out.strip() == "Registered fraud/churn 1.0.0: 3 files, 3 uploaded"
+    status, out, _ = run("register", "fraud/churn", str(model_dir), "--version", "1.0.1",
+                         as_json=True)  # fmt: skip
+    created = json.loads(out)
+    assert created["version"] == "1.0.1" and created["environment"]["python"]
+
+    status, out, _ = run("versions", "list", "fraud/churn")
+    lines = out.splitlines()
+    assert lines[0].split() == ["VERSION", "STAGE", "CREATED", "BY", "URL"]
+    assert [line.split()[0] for line in lines[1:]] == ["1.0.1", "1.0.0"]
+    assert lines[1].index("development") == lines[0].index("STAGE")  # aligned columns
+
+    services.change_stage(
+        version=ModelVersion.objects.get(version="1.0.0"), to_stage="production", actor=maintainer
+    )
+    status, out, _ = run("resolve", "fraud/churn", "--stage", "production")
+    assert status == 0 and out.startswith("fraud/churn 1.0.0 (production)")
+    assert "config/params.json" in out
+    status, out, _ = run("resolve", "fraud/churn", "--stage", "production", as_json=True)
+    assert json.loads(out)["version"] == "1.0.0"
+
+    dest = tmp_path / "deploy"
+    status, out, _ = run("download", "fraud/churn", str(dest), "--stage", "production")
+    assert status == 0 and len(out.splitlines()) == 3
+    assert (dest / "config" / "params.json").read_bytes() == (
+        model_dir / "config" / "params.json"
+    ).read_bytes()
+    status, out, _ = run("download", "fraud/churn", str(dest / "v"), "--version", "1.0.1",
+                         as_json=True)  # fmt: skip
+    assert len(json.loads(out)) == 3
+
+    status, out, _ = run("versions", "list", "fraud/churn", "--stage", "production", as_json=True)
+    assert [v["version"] for v in json.loads(out)] == ["1.0.0"]
+
+
+def test_search_and_models_list(run, model_dir):
+    run("register", "fraud/churn", str(model_dir), "--version", "2.0.0",
+        "--metrics", '{"test": {"auc": 0.97}}', "--no-capture")  # fmt: skip
+    status, out, _ = run("search", "metrics.test.auc > 0.9", as_json=True)
+    assert status == 0 and [v["version"] for v in json.loads(out)] == ["2.0.0"]
+    status, out, _ = run("search", "metrics.test.auc > 0.99")
+    assert out.splitlines() == ["VERSION  STAGE  CREATED  BY  URL"]
+    status, out, _ = run("search", "framework = xgboost", "--models")
+    assert "fraud/churn" in out
+    status, out, _ = run("models", "list", "--framework", "xgboost")
+    assert out.splitlines()[1].split()[:4] == ["fraud/churn", "xgboost", "classification", "2.0.0"]
+    status, out, _ = run("models", "list", "--framework", "onnx", as_json=True)
+    assert json.loads(out) == []
+
+
+def test_the_environment_supplies_url_and_token(server, token, monkeypatch, capsys):
+    monkeypatch.setenv("MODELGATE_URL", server)
+    monkeypatch.setenv("MODELGATE_TOKEN", token)
+    assert main(["models", "list"]) == 0
+    assert "fraud/churn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["versions", "list", "fraud/nope"], 1, "error: Not found."),
+        (["resolve", "fraud/churn", "--stage", "production"], 1, "has no version in Production"),
+        (["search", "metrics.test.auc >="], 1, "error: "),
+        (["register", "fraud/churn", "/nonexistent/file"], 1, "error: not a file"),
+        (["versions", "list", "churn"], 2, "error: expected TEAM/MODEL"),
+        (["register", "fraud/churn", ".", "--metrics", "{nope"], 2, "error: --metrics"),
+        (["download", "fraud/churn", "d", "--version", "1", "--stage", "x"], 2, "not allowed"),
+        (["frobnicate"], 2, "invalid choice"),
+    ],
+)
+def test_errors_go_to_stderr_with_an_exit_status(run, args, status, message):
+    code, out, err = run(*args)
+    assert (code, out) == (status, "")
+    assert message in err
+
+
+def test_without_a_url_it_is_a_usage_error(capsys):
+    assert main(["models", "list"]) == 2
+    assert "error: no server" in capsys.readouterr().err
+
+
+def test_table_aligns_columns():
+    assert table([["a", 1], ["long", None]], ["x", "y"]).splitlines() == [
+        "X     Y",
+        "a     1",
+        "long",
+    ]
