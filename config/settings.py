@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "lineage",
+    "ninja",  # serves the API docs' Swagger UI from its package, not a CDN
     "api",
 ]
 

@@ -558,3 +558,11 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
 
 def test_it_serves_the_docs_page(as_user):
     assert as_user(None).get("/docs").status_code == 200
+
+
+def test_it_serves_the_docs_page_without_a_cdn(client):
+    response = client.get("/api/v1/docs")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "swagger-ui" in html
+    assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
