@@ -8,27 +8,12 @@ from typing import Any
 from ninja import Schema
 from pydantic import ConfigDict, model_validator
 
+from registry.metadata import UNSTORABLE_MESSAGE, unstorable_text
+
 # The URL converters' rules (registry.converters), so odd bytes never reach SQL.
 TEAM_SLUG = r"^[-a-zA-Z0-9_]{1,60}$"
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 VERSION = r"^[0-9A-Za-z.+-]{1,128}$"
-
-
-def _nul_path(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-    """Where a NUL character hides in JSON data (no column can store one), or None."""
-    stack = [(value, path)]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return where
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if isinstance(key, str) and "\x00" in key:
-                    return where
-                stack.append((child, (*where, key)))
-        elif isinstance(item, list):
-            stack.extend((child, (*where, i)) for i, child in enumerate(item))
-    return None
 
 
 class Body(Schema):
@@ -36,11 +21,11 @@ class Body(Schema):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        where = _nul_path(data)
+    def _storable(cls, data: Any) -> Any:
+        where = unstorable_text(data)
         if where is not None:
             at = ".".join(str(p) for p in where) or "body"
-            raise ValueError(f"{at}: must not contain NUL characters")
+            raise ValueError(f"{at}: {UNSTORABLE_MESSAGE}")
         return data
 
 

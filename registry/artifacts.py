@@ -33,8 +33,9 @@ def normalise_path(raw: str) -> str:
     if not path:
         raise ValidationError("artifact path must not be empty", code="empty")
     # Cc: NUL and every C0/C1 control; Cf: invisible format characters such as the
-    # right-to-left override, which can make one path look like another.
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in path):
+    # right-to-left override, which can make one path look like another; Cs: lone
+    # surrogates, which no file system or database encoding can store.
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in path):
         raise ValidationError(
             "artifact path must not contain NUL or control characters", code="control"
         )

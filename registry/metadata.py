@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,8 +129,31 @@ def clean_version_metadata(data: Mapping[str, Any]) -> VersionMetadata:
 MAX_JSON_DEPTH = 32
 
 
+# Text no database column can store: NUL (PostgreSQL) and lone UTF-16 surrogates (which
+# JSON escapes like "\ud800" can produce; no encoding can write them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "must not contain NUL characters or lone surrogates"
+
+
+def unstorable_text(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """Where JSON-like data holds a string or key that cannot be stored, or None."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str) and _UNSTORABLE.search(item):
+            return where
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and _UNSTORABLE.search(key):
+                    return where
+                stack.append((child, (*where, key)))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, (*where, i)) for i, child in enumerate(item))
+    return None
+
+
 def _structure_problem(value: Any) -> str | None:
-    """Why a JSON value cannot be stored, or None: too deep, or NUL in a string.
+    """Why a JSON value cannot be stored, or None: too deep, or unstorable text.
 
     Iterative, so no input can exhaust the interpreter's stack (the checks after it
     recurse, safely, once this has bounded the depth).
@@ -139,14 +163,12 @@ def _structure_problem(value: Any) -> str | None:
         item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
             return f"is nested more than {MAX_JSON_DEPTH} levels deep"
-        if isinstance(item, str) and "\x00" in item:
-            return "must not contain NUL characters"
         if isinstance(item, dict):
-            if any(isinstance(key, str) and "\x00" in key for key in item):
-                return "must not contain NUL characters"
             stack.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list | tuple):
             stack.extend((child, depth + 1) for child in item)
+    if unstorable_text(value) is not None:
+        return UNSTORABLE_MESSAGE
     return None
 
 
@@ -234,7 +256,14 @@ def _clean_datetime(value: Any, name: str, errors: _Errors) -> dt.datetime | Non
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+    try:  # stored in UTC: a time near year 1 or 9999 may not exist there
+        utc = parsed.astimezone(dt.UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not 1900 <= utc.year <= 9998:
+        errors.add(name, "must be a date-time between the years 1900 and 9998")
+        return None
+    return utc
 
 
 def _clean_metrics(value: Any, errors: _Errors) -> list[MetricValue]:

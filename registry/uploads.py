@@ -114,7 +114,12 @@ def create_upload(*, actor: Any, sha256: str, size: int) -> UploadSession:
         )
     if not teams_for(actor, Action.CONTRIBUTE).exists():
         raise PermissionDenied("You need the contributor role in a team to upload artifacts.")
-    if UploadSession.objects.filter(created_by=actor).count() >= MAX_OPEN_UPLOADS:
+    # Only live sessions count: expired ones are about to be swept and must never lock an
+    # account out of uploading.
+    live = UploadSession.objects.filter(
+        created_by=actor, created_at__gte=timezone.now() - UPLOAD_MAX_AGE
+    )
+    if live.count() >= MAX_OPEN_UPLOADS:
         raise ValidationError(
             f"you have {MAX_OPEN_UPLOADS} uploads open; attach or let them expire first"
         )

@@ -37,7 +37,23 @@ def packages() -> list[str]:
         name = dist.metadata["Name"] if dist.metadata else None
         if name and dist.version:
             found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), dist.version)
-    return [f"{name}=={version}" for name, version in sorted(found.items())]
+    return [f"{name}{_pin(version)}" for name, version in sorted(found.items())]
+
+
+# A PEP 440 version in normal form; anything else (Debian's "1.1build1", say) is pinned
+# with "===", PEP 508's arbitrary equality, so one odd package never fails a registration.
+_PEP440 = re.compile(
+    r"\A([1-9][0-9]*!)?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"
+    r"((a|b|rc)(0|[1-9][0-9]*))?(\.post(0|[1-9][0-9]*))?(\.dev(0|[1-9][0-9]*))?"
+    r"(\+[a-z0-9]+(\.[a-z0-9]+)*)?\Z"
+)
+_PLAIN = re.compile(r"\A[A-Za-z0-9._+!-]+\Z")
+
+
+def _pin(version: str) -> str:
+    if _PEP440.match(version):
+        return f"=={version}"
+    return f"==={version}" if _PLAIN.match(version) else ""
 
 
 def _cpu_model() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -9,7 +10,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from tqdm import tqdm
@@ -19,6 +20,7 @@ from modelgate_client import capture as _capture
 READ_SIZE = 1024 * 1024  # hashing and download chunk
 RETRY_STATUS = frozenset({502, 503, 504})
 KNOWN_BATCH = 1000  # the server's limit for POST /blobs/known
+PARTIAL_DIR = ".modelgate-partial"  # interrupted downloads, resumed with Range
 Files = str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | Mapping[str, Any]
 
 
@@ -144,28 +146,52 @@ class Client:
     def _sleep(self, attempt: int) -> None:
         time.sleep(self.backoff * 2**attempt)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> requests.Response:
         """One request, retried with exponential backoff on connection errors and
-        502/503/504; other answers are returned as they are."""
+        502/503/504 when repeating it is safe; other answers are returned as they are.
+
+        GET, HEAD and PUT (upload chunks are offset-checked) are safe to repeat; a POST only
+        when the caller says so. A POST that timed out may have been applied already, so it
+        is never repeated blindly (that could register a version twice). Requests go only
+        to this client's server: the token is never sent anywhere else.
+        """
+        if not self._same_origin(url):
+            raise ModelgateError(
+                None, "foreign_url", f"refusing to send the token to {url}: not {self.url}"
+            )
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "HEAD", "PUT", "OPTIONS")
         kwargs.setdefault("timeout", self.timeout)
         attempt = 0
         while True:
             try:
                 response = self.session.request(method, url, **kwargs)
             except (requests.ConnectionError, requests.Timeout):
-                if attempt >= self.retries:
+                if not idempotent or attempt >= self.retries:
                     raise
             else:
-                if response.status_code not in RETRY_STATUS or attempt >= self.retries:
+                if (
+                    not idempotent
+                    or response.status_code not in RETRY_STATUS
+                    or attempt >= self.retries
+                ):
                     return response
                 response.close()
             self._sleep(attempt)
             attempt += 1
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _same_origin(self, url: str) -> bool:
+        mine, theirs = urlsplit(self.url), urlsplit(url)
+        return (mine.scheme, mine.netloc) == (theirs.scheme, theirs.netloc)
+
+    def request(
+        self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> Any:
         """The decoded JSON answer of an API call; ModelgateError for an error answer."""
         url = path if path.startswith(("http://", "https://")) else self.api + path
-        response = self._send(method, url, **kwargs)
+        response = self._send(method, url, idempotent=idempotent, **kwargs)
         if response.status_code >= 400:
             raise ModelgateError.from_response(response)
         return response.json() if response.content else None
@@ -237,7 +263,10 @@ class Client:
         known: set[str] = set()
         for i in range(0, len(wanted), KNOWN_BATCH):
             body = self.request(
-                "POST", "/blobs/known", json={"sha256": wanted[i : i + KNOWN_BATCH]}
+                "POST",
+                "/blobs/known",
+                json={"sha256": wanted[i : i + KNOWN_BATCH]},
+                idempotent=True,  # a question, not a change
             )
             known.update(body["known"])
         return known
@@ -282,7 +311,7 @@ class Client:
                 if bar is not None:
                     bar.update(new - offset)
                 offset = new
-        self.request("POST", f"/uploads/{session['id']}/complete")
+        self.request("POST", f"/uploads/{session['id']}/complete", idempotent=True)
 
     def register_version(
         self,
@@ -408,7 +437,10 @@ class Client:
             bar.update(size)
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(target.name + ".part")
+        # Partial bytes live apart from the artifacts, named by content: never one of them.
+        partial_dir = target.parent / PARTIAL_DIR
+        partial_dir.mkdir(exist_ok=True)
+        part = partial_dir / expected
         attempt, base = 0, bar.n
         while True:
             have = part.stat().st_size if part.exists() else 0
@@ -439,6 +471,8 @@ class Client:
                 f"expected {size} bytes with {expected}",
             )
         os.replace(part, target)
+        with contextlib.suppress(OSError):
+            partial_dir.rmdir()  # only when nothing else is still partial
 
     def _fetch(
         self, url: str, part: Path, have: int, base: int, headers: dict[str, str], bar: tqdm

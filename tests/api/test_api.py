@@ -566,3 +566,31 @@ def test_it_serves_the_docs_page_without_a_cdn(client):
     assert response.status_code == 200
     assert "swagger-ui" in html
     assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/models", '{"team": "fraud", "name": "m", "description": "\\ud800"}'),
+        ("/models/fraud/churn/versions", '{"version": "9.0.0", "code_commit": "\\udfff"}'),
+        (
+            "/models/fraud/churn/versions",
+            '{"version": "9.0.0", "metrics": {"test": {"\\ud800": 1}}}',
+        ),
+    ],
+)
+def test_it_answers_422_for_lone_surrogates(maintainer, make_model, path, body):
+    from django.test import Client
+
+    make_model("churn")
+    client = Client()
+    client.force_login(maintainer)
+    response = client.post(
+        f"/api/v1{path}",
+        body,
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN="x",
+        enforce_csrf_checks=False,
+    )
+    assert response.status_code == 422, response.content
+    assert "lone surrogates" in response.json()["error"]["message"]

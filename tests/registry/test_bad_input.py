@@ -100,3 +100,34 @@ def test_it_rejects_nul_in_metadata_strings(field):
     with pytest.raises(ValidationError) as excinfo:
         clean_version_metadata({field: "a\x00b"})
     assert "NUL" in excinfo.value.message_dict[field][0]
+
+
+@pytest.mark.parametrize(
+    "when", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "1066-10-14T09:00:00Z"]
+)
+def test_it_rejects_training_times_out_of_range(when):
+    with pytest.raises(ValidationError) as excinfo:
+        clean_version_metadata({"training_started_at": when})
+    assert "between the years" in excinfo.value.message_dict["training_started_at"][0]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"description": "a\ud800b"},
+        {"params": {"k\udfff": 1}},
+        {"tags": {"owner": "\ud83d"}},
+        {"environment": {"os": "\ud800"}},
+    ],
+)
+def test_it_rejects_lone_surrogates_in_metadata(data):
+    with pytest.raises(ValidationError) as excinfo:
+        clean_version_metadata(data)
+    assert "lone surrogates" in str(excinfo.value)
+
+
+def test_it_rejects_a_lone_surrogate_in_an_artifact_path():
+    from registry.artifacts import normalise_path
+
+    with pytest.raises(ValidationError, match="control characters"):
+        normalise_path("weights/\ud800.bin")

@@ -8,6 +8,7 @@ import io
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
 from django.http import Http404
 from django.utils import timezone
 
@@ -301,3 +302,24 @@ def test_two_registrations_attaching_one_upload_both_succeed_once_stored(
     assert artifact_storage.listdir("uploads")[1] == []
     with artifact_storage.open(blob_storage_name(SHA), "rb") as fh:
         assert hashlib.sha256(fh.read()).hexdigest() == SHA
+
+
+def test_expired_sessions_never_lock_an_account_out(contributor, model, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 3)
+    for _ in range(3):
+        uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    with pytest.raises(ValidationError, match="uploads open"):
+        uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    UploadSession.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
+    uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))  # not refused
+
+
+def test_the_expire_uploads_command_sweeps_old_sessions(contributor, model):
+    old = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    UploadSession.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - dt.timedelta(hours=25)
+    )
+    out = io.StringIO()
+    call_command("expire_uploads", stdout=out)
+    assert "Expired 1 upload session" in out.getvalue()
+    assert not UploadSession.objects.exists()
