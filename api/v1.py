@@ -92,13 +92,7 @@ def _model_out(model: RegisteredModel) -> dict[str, Any]:
     latest = model.latest_version
     return {
         "team": model.team.slug,
-        "name": model.name,
-        "description": model.description,
-        "task_type": model.task_type,
-        "framework": model.framework,
-        "versioning_scheme": model.versioning_scheme,
-        "visibility": model.visibility,
-        "tags": _tags(model),
+        **services.model_fields(model, _tags(model)),
         "version_count": model.version_count,
         "latest_version": {"version": latest.version, "stage": latest.stage} if latest else None,
         "created_at": model.created_at,

@@ -89,7 +89,7 @@ def create_model(
             actor=actor,
             obj=model,
             team=team,
-            changes=audit.diff({}, _model_snapshot(model, tags)),
+            changes=audit.diff({}, model_fields(model, tags)),
         )
     return model
 
@@ -111,7 +111,7 @@ def update_model(*, model: RegisteredModel, actor: Any, **changes: Any) -> Regis
     tags = clean_tags(changes.pop("tags")) if "tags" in changes else None
     with transaction.atomic():
         locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
-        before = _model_snapshot(locked, _tags_of(locked))
+        before = model_fields(locked, _tags_of(locked))
         for field, value in changes.items():
             setattr(locked, field, value.strip().lower() if field == "framework" else value)
         locked.full_clean(validate_unique=False, validate_constraints=False)
@@ -121,7 +121,7 @@ def update_model(*, model: RegisteredModel, actor: Any, **changes: Any) -> Regis
             ModelTag.objects.bulk_create(
                 ModelTag(model=locked, key=key, value=value) for key, value in tags.items()
             )
-        after = _model_snapshot(locked, tags if tags is not None else before["tags"])
+        after = model_fields(locked, tags if tags is not None else before["tags"])
         if before != after:
             audit.record(
                 "model.update",
@@ -137,7 +137,8 @@ def _tags_of(model: RegisteredModel) -> dict[str, str]:
     return dict(ModelTag.objects.filter(model=model).values_list("key", "value"))
 
 
-def _model_snapshot(model: RegisteredModel, tags: dict[str, str]) -> dict[str, Any]:
+def model_fields(model: RegisteredModel, tags: dict[str, str]) -> dict[str, Any]:
+    """A model's own fields and tags: what the audit log diffs and the API shows."""
     return {
         "name": model.name,
         "description": model.description,
