@@ -211,7 +211,7 @@ def register_version(
     """
     require(actor, Action.CONTRIBUTE, model)
     automatic = not (version or "").strip()
-    version = _clean_version_string(model, version)
+    version = clean_version_string(model, version)
     # Attached paths are checked with the uploaded ones (unique, no file/directory clash).
     placeholders = [ArtifactUpload(path, io.BytesIO()) for path, _sha in blobs]
     all_paths = _clean_artifact_paths([*files, *placeholders])
@@ -269,7 +269,8 @@ def _delete_temps(names: list[str]) -> None:
             artifact_storage.delete(name)
 
 
-def _clean_version_string(model: RegisteredModel, version: str | None) -> str:
+def clean_version_string(model: RegisteredModel, version: str | None) -> str:
+    """The version to register (validated for the model's scheme, or assigned)."""
     scheme = model.versioning_scheme
     if not version or not version.strip():
         automatic = versioning.auto_version(scheme, timezone.now())

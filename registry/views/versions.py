@@ -11,7 +11,7 @@ from accounts.policy import Action, can
 from registry import services, versioning
 from registry.access import model_for_user, version_for_user
 from registry.forms import EditVersionForm, RegisterVersionForm, StageForm, tag_lines
-from registry.metadata import clean_version_metadata
+from registry.metadata import VersionMetadata, clean_version_metadata
 from registry.models import RegisteredModel, Split, Stage
 from registry.views.common import HtmxHttpRequest
 
@@ -49,9 +49,11 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
 def version_register(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
     model = model_for_user(request.user, team, name, Action.CONTRIBUTE)
     form = RegisterVersionForm(request.POST or None, request.FILES or None)
+    # Before validation: bound fields copy their help text when they are first built.
+    form.fields["version"].help_text = _version_help(model)
     if request.method == "POST" and form.is_valid():
         try:
-            metadata = clean_version_metadata(form.metadata())
+            metadata = _validate_together(model, form)
             mv = services.register_version(
                 model=model,
                 actor=request.user,
@@ -64,7 +66,6 @@ def version_register(request: HtmxHttpRequest, team: str, name: str) -> HttpResp
         else:
             messages.success(request, f"Registered {model.name} {mv.version}.")
             return redirect(mv)
-    form.fields["version"].help_text = _version_help(model)
     context = {"model": model, "form": form}
     status = 400 if form.errors else 200
     return render(request, "registry/version_form.html", context, status=status)
@@ -126,3 +127,20 @@ def _version_help(model: RegisteredModel) -> str:
     if automatic:
         parts.append(f"Leave empty to use the registration time (e.g. {automatic}).")
     return " ".join(parts)
+
+
+def _validate_together(model: RegisteredModel, form: RegisterVersionForm) -> VersionMetadata:
+    """Validate the version string and the metadata in one go, so the form shows every
+    problem at once rather than one per attempt."""
+    errors: dict[str, list[str]] = {}
+    try:
+        services.clean_version_string(model, form.cleaned_data["version"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        metadata = clean_version_metadata(form.metadata())
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return metadata

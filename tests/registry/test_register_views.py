@@ -172,3 +172,23 @@ class TestModelCreate:
             )
             assert message in " ".join(response.context["form"].errors["name"])
         assert RegisteredModel.objects.count() == 1
+
+
+def test_it_reports_every_problem_at_once(client, contributor, make_model):
+    model = make_model()
+    client.force_login(contributor)
+    response = client.post(register_url(model), form_data(
+        version="v9", metrics=json.dumps({"test": {"auc": "high"}})
+    ))  # fmt: skip
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) >= {"version", "metrics"}
+
+
+def test_it_keeps_the_version_help_when_showing_errors(
+    client, contributor, make_model, make_version
+):
+    model = make_model()
+    make_version(model, "1.4.2")
+    client.force_login(contributor)
+    response = client.post(register_url(model), form_data(version="v9"))
+    assert "Latest: 1.4.2" in response.content.decode()
