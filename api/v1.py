@@ -6,6 +6,7 @@ changes state only through registry.services, like the pages do.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
 from django.urls import reverse
-from ninja import NinjaAPI, Path, Query, Status
+from ninja import NinjaAPI, Path, Query, Schema, Status
 
 from accounts.policy import Action, memberships, teams_for
 from api import errors, search, uploads
@@ -25,6 +26,7 @@ from api.schemas import (
     MODEL_NAME,
     TEAM_SLUG,
     VERSION,
+    Body,
     Error,
     ModelCreate,
     ModelOut,
@@ -37,10 +39,10 @@ from api.schemas import (
     VersionPage,
     VersionUpdate,
 )
-from registry import services
+from registry import aliases, services
 from registry.access import model_for_user, version_for_user
 from registry.metadata import clean_version_metadata
-from registry.models import ModelTag, ModelVersion, RegisteredModel, Stage
+from registry.models import Alias, ModelTag, ModelVersion, RegisteredModel, Stage
 from registry.pagination import int_key
 from registry.queries import ModelFilters, filter_models
 
@@ -388,9 +390,19 @@ def change_stage(
     tags=["versions"],
 )
 def resolve(
-    request: HttpRequest, stage: str, team: str = Team_, name: str = Name_
+    request: HttpRequest,
+    stage: str = "",
+    alias: str = Query("", description="an alias name, instead of stage"),
+    team: str = Team_,
+    name: str = Name_,
 ) -> dict[str, Any]:
-    """The model's version in `stage` (the highest, if several), e.g. ?stage=production."""
+    """The model's version in `stage` (the highest, if several), e.g. ?stage=production,
+    or the version an alias points at, e.g. ?alias=champion: exactly one of the two."""
+    if bool(stage) == bool(alias):
+        raise ValidationError({"stage": "give exactly one of stage and alias"})
+    if alias:
+        mv = aliases.resolve_alias(model_for_user(request.user, team, name), alias)
+        return _version_detail(request, team, name, mv.version)
     if stage.lower() not in Stage.values:
         raise ValidationError({"stage": f"unknown stage: use one of {', '.join(Stage.values)}"})
     model = model_for_user(request.user, team, name)
@@ -404,3 +416,87 @@ api.add_router("", uploads.router)  # resumable uploads, known blobs
 api.add_router(
     "/search", search.register(ERRORS, Limit, _model_out, _version_summary)
 )  # the search language
+
+
+# --- aliases ----------------------------------------------------------------------------
+
+
+class AliasSet(Body):
+    version: str
+    protected: bool | None = None
+
+
+class AliasOut(Schema):
+    name: str
+    version: str
+    stage: str
+    protected: bool
+    updated_at: dt.datetime
+    updated_by: str | None
+    version_url: str
+
+
+class AliasList(Schema):
+    items: list[AliasOut]
+
+
+# Looser than an alias name may be, so a bad name in a PUT answers 400 naming the rule.
+Alias_ = Path(..., pattern=r"^[A-Za-z0-9._-]{1,100}$", description="alias name")
+ALIAS_PATH = MODEL_PATH + "/aliases/{alias}"
+
+
+def _alias_out(alias: Any) -> dict[str, Any]:
+    return {
+        "name": alias.name,
+        "version": alias.version.version,
+        "stage": alias.version.stage,
+        "protected": alias.protected,
+        "updated_at": alias.updated_at,
+        "updated_by": alias.updated_by.get_username() if alias.updated_by else None,
+        "version_url": alias.version.get_absolute_url(),
+    }
+
+
+@api.get(
+    MODEL_PATH + "/aliases",
+    response={200: AliasList, **ERRORS},
+    url_name="api-aliases",
+    tags=["aliases"],
+)
+def list_aliases(request: HttpRequest, team: str = Team_, name: str = Name_) -> dict[str, Any]:
+    """The model's aliases by name, each with the version it points at."""
+    model = model_for_user(request.user, team, name)
+    found = (
+        Alias.objects.filter(model=model)
+        .select_related("version__model__team", "updated_by")
+        .order_by("name")
+    )
+    return {"items": [_alias_out(a) for a in found]}
+
+
+@api.put(ALIAS_PATH, response={200: AliasOut, 201: AliasOut, **ERRORS}, url_name="api-alias",
+         tags=["aliases"])  # fmt: skip
+def put_alias(
+    request: HttpRequest, payload: AliasSet, team: str = Team_, name: str = Name_,
+    alias: str = Alias_,
+) -> Status:  # fmt: skip
+    """Create the alias or move it to another version of this model (contributors);
+    creating, moving or deleting a protected alias, or changing "protected", needs a
+    maintainer. 201 when the alias is new."""
+    model = model_for_user(request.user, team, name)
+    existed = Alias.objects.filter(model=model, name=alias).exists()
+    result = aliases.set_alias(
+        model, alias, payload.version, request.user, protected=payload.protected
+    )
+    result = Alias.objects.select_related("version__model__team", "updated_by").get(pk=result.pk)
+    return Status(200 if existed else 201, _alias_out(result))
+
+
+@api.delete(ALIAS_PATH, response={204: None, **ERRORS}, url_name="api-alias", tags=["aliases"])
+def delete_alias(
+    request: HttpRequest, team: str = Team_, name: str = Name_, alias: str = Alias_
+) -> Status:
+    """Remove the alias (a protected one needs a maintainer)."""
+    model = model_for_user(request.user, team, name)
+    aliases.delete_alias(model, alias, request.user)
+    return Status(204, None)

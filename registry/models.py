@@ -370,3 +370,36 @@ class UploadSession(models.Model):
     @property
     def complete(self) -> bool:
         return self.completed_at is not None
+
+
+alias_name_validator = RegexValidator(
+    r"\A[a-z][a-z0-9_-]{0,62}\Z",
+    "Alias names start with a lowercase letter and use only a-z, 0-9, '_' and '-' "
+    "(at most 63 characters).",
+)
+
+
+class Alias(models.Model):
+    """A named pointer (champion, candidate…) to one version of a model; unique per model.
+    Set, moved and deleted only through registry.aliases, which audits every change.
+    A protected alias may be created, moved or deleted only by a maintainer."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=63, validators=[alias_name_validator])
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    protected = models.BooleanField(default=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_id", "name"]
+        verbose_name_plural = "aliases"
+        constraints = [
+            models.UniqueConstraint(fields=["model", "name"], name="registry_alias_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.name}"

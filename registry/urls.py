@@ -23,6 +23,7 @@ urlpatterns = [
     path(VERSION, versions.version_detail, name="version-detail"),
     path(VERSION + "edit/", versions.version_edit, name="version-edit"),
     path(VERSION + "stage/", versions.version_stage, name="version-stage"),
+    path(VERSION + "alias/", versions.version_alias, name="version-alias"),
     path(VERSION + "manifest.json", artifacts.version_manifest, name="version-manifest"),
     path(
         VERSION + "files/<artifact_path:path>",

@@ -48,6 +48,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "version-detail": (V, TEAM_READ),
     "version-edit": (V, TEAM_CONTRIBUTE),
     "version-stage": (V, POST_ONLY),
+    "version-alias": (V, POST_ONLY),
     "version-manifest": (V, TEAM_READ),
     "artifact-download": ((*V, "model.bin"), TEAM_READ),
     "login": ((), (302, 302, 302, 302, 302, 302, 200)),
@@ -75,7 +76,9 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-versions": (M, API_TEAM_READ),
     "api:api-version": (V, API_TEAM_READ),
     "api:api-version-stage": (V, (405,) * 7),
-    "api:api-resolve": (M, (422, 422, 422, 422, 422, 422, 401)),  # ?stage= is required
+    "api:api-resolve": (M, (400, 400, 400, 400, 400, 400, 401)),  # ?stage= or ?alias= needed
+    "api:api-aliases": (M, API_TEAM_READ),
+    "api:api-alias": ((*M, "champion"), (405,) * 7),  # PUT sets, DELETE removes
     "api:api-search-versions": ((), (422, 422, 422, 422, 422, 422, 401)),  # ?q= is required
     "api:api-search-models": ((), (422, 422, 422, 422, 422, 422, 401)),
     "api:api-uploads": ((), (405,) * 7),  # POST opens an upload
@@ -95,6 +98,7 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
                    (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "version-edit": (V, {"description": "x"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "version-stage": (V, {"to_stage": "staging"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "version-alias": (V, {"name": "champion"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "version-register": (M, {"version": "2.0.0"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "team-member-add": (("fraud",), {"user": "newcomer", "role": "viewer"},
                         (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),

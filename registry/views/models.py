@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.policy import Action, can, teams_for
 from registry import charts, services
 from registry.access import model_for_user
+from registry.aliases import aliases_of
 from registry.forms import EditModelForm, NewModelForm, tag_lines
 from registry.models import Metric, ModelTag, ModelVersion, RegisteredModel, Stage, TaskType
 from registry.pagination import keyset_page
@@ -113,6 +114,7 @@ def model_detail(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse
         )
         .select_related("created_by")
         .order_by("-stage", "-sort_key"),
+        "aliases": aliases_of(model),  # one query, versions joined
     }
     return render(request, "registry/model_detail.html", context)
 

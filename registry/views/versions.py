@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.policy import Action, can
-from registry import services, versioning
+from registry import aliases, services, versioning
 from registry.access import model_for_user, version_for_user
 from registry.forms import EditVersionForm, RegisterVersionForm, StageForm, tag_lines
 from registry.metadata import VersionMetadata, clean_version_metadata
@@ -35,6 +35,7 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         "artifacts": list(mv.artifacts.all()),
         "tags": mv.tags.all(),
         "transitions": mv.transitions.select_related("actor"),
+        "aliases": mv.aliases.order_by("name"),
         "stage_choices": [
             (stage, label)
             for stage, label in Stage.choices
@@ -144,3 +145,29 @@ def _validate_together(model: RegisteredModel, form: RegisterVersionForm) -> Ver
     if errors:
         raise ValidationError(errors)
     return metadata
+
+
+@require_POST
+def version_alias(request: HtmxHttpRequest, team: str, name: str, version: str) -> HttpResponse:
+    """Point an alias at this version (name, and optionally protected=1/0), or remove one
+    that points here (remove=1). Protected aliases need a maintainer (403 otherwise)."""
+    mv = version_for_user(request.user, team, name, version)
+    alias_name = request.POST.get("name", "").strip()
+    try:
+        if request.POST.get("remove"):
+            if aliases.resolve_alias(mv.model, alias_name).pk != mv.pk:
+                raise ValidationError(f"Alias {alias_name!r} does not point at {mv.version}.")
+            aliases.delete_alias(mv.model, alias_name, request.user)
+            done = f"Removed alias {alias_name}."
+        else:
+            flag = request.POST.get("protected")
+            protected = None if flag is None else flag in ("1", "on", "true")
+            aliases.set_alias(mv.model, alias_name, mv, request.user, protected=protected)
+            done = f"Alias {alias_name} now points at {mv.version}."
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except aliases.AliasNotFound as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect(mv)

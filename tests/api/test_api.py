@@ -526,7 +526,8 @@ def test_it_answers_404_when_no_version_is_in_the_stage(world, as_user, viewer):
 def test_it_answers_400_to_an_unknown_stage_to_resolve(world, as_user, viewer, outsider):
     assert_error(as_user(viewer).get(M + "/resolve?stage=limbo"), 400, "invalid", "stage")
     assert_error(as_user(outsider).get(M + "/resolve?stage=staging"), 404, "not_found")
-    assert_error(as_user(viewer).get(M + "/resolve"), 422, "invalid", "stage")
+    # Exactly one of ?stage= and ?alias= (registry aliases): neither is a 400.
+    assert_error(as_user(viewer).get(M + "/resolve"), 400, "invalid", "stage")
 
 
 # --- schema and docs ---------------------------------------------------------------------
@@ -545,6 +546,8 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
         "/api/v1/models/{team}/{name}/versions/{version}",
         "/api/v1/models/{team}/{name}/versions/{version}/stage",
         "/api/v1/models/{team}/{name}/resolve",
+        "/api/v1/models/{team}/{name}/aliases",
+        "/api/v1/models/{team}/{name}/aliases/{alias}",
         "/api/v1/uploads",
         "/api/v1/uploads/{upload_id}",
         "/api/v1/uploads/{upload_id}/complete",

@@ -122,13 +122,13 @@ def test_its_query_count_does_not_grow_with_versions(
         make_version(model, f"1.{i}.0", metrics={"test": {"auc": 0.5 + i / 100}})
     client.force_login(viewer)
     # session, user, model, history page, trend choices, the newest versions and their
-    # values of the trend metric, tags, current, memberships (for the register button)
-    with django_assert_max_num_queries(11):
+    # values of the trend metric, tags, current, aliases, memberships (for the register button)
+    with django_assert_max_num_queries(12):
         response = client.get(url(model))
     assert len(history(response)) == 25
     older = re.search(rb'href="\?cursor=([^"&]+)"', response.content)
     assert older
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         assert client.get(url(model), {"cursor": older.group(1).decode()}).status_code == 200
 
 

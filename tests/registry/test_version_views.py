@@ -171,3 +171,20 @@ class TestStageChange:
     def test_it_rejects_get(self, client, contributor, version):
         client.force_login(contributor)
         assert client.get(url(version, "version-stage")).status_code == 405
+
+
+def test_it_shows_aliases_and_offers_setting_them_to_contributors(
+    client, contributor, viewer, version
+):
+    from registry import aliases
+
+    aliases.set_alias(version.model, "champion", version, contributor)
+    client.force_login(viewer)
+    page = client.get(url(version)).content.decode()
+    assert "champion" in page and "Point an alias here" not in page
+    client.force_login(contributor)
+    page = client.get(url(version)).content.decode()
+    assert "Point an alias here" in page
+    response = client.post(url(version, "version-alias"), {"name": "candidate"})
+    assert response.status_code == 302
+    assert sorted(version.aliases.values_list("name", flat=True)) == ["candidate", "champion"]
