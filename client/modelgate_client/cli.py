@@ -182,7 +182,9 @@ def cmd_register(args: argparse.Namespace, client: Client) -> int:
 
 def cmd_download(args: argparse.Namespace, client: Client) -> int:
     team, model = _model_ref(args.model)
-    paths = client.download(team, model, args.dest, version=args.version, stage=args.stage)
+    paths = client.download(
+        team, model, args.dest, version=args.version, stage=args.stage, alias=args.alias
+    )
     if args.json:
         print(json.dumps([str(p) for p in paths], indent=2))
     else:
@@ -192,7 +194,7 @@ def cmd_download(args: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace, client: Client) -> int:
-    _version_detail(args, client.resolve(*_model_ref(args.model), args.stage))
+    _version_detail(args, client.resolve(*_model_ref(args.model), args.stage, alias=args.alias))
     return 0
 
 
@@ -255,11 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     which = download.add_mutually_exclusive_group()
     which.add_argument("--version")
     which.add_argument("--stage")
+    which.add_argument("--alias")
     download.set_defaults(func=cmd_download)
 
-    resolve = commands.add_parser("resolve", help="the version in a stage")
+    resolve = commands.add_parser("resolve", help="the version in a stage or named by an alias")
     resolve.add_argument("model", metavar="TEAM/MODEL")
-    resolve.add_argument("--stage", required=True)
+    by = resolve.add_mutually_exclusive_group(required=True)
+    by.add_argument("--stage")
+    by.add_argument("--alias")
     resolve.set_defaults(func=cmd_resolve)
 
     search = commands.add_parser("search", help="search versions (or models)")

@@ -237,11 +237,15 @@ class Client:
         path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}"
         return self.request("GET", path)
 
-    def resolve(self, team: str, model: str, stage: str) -> dict[str, Any]:
-        """The version in `stage` (e.g. "production"), with its artifacts."""
-        return self.request(
-            "GET", self._model_path(team, model) + "/resolve", params={"stage": stage}
-        )
+    def resolve(
+        self, team: str, model: str, stage: str | None = None, *, alias: str | None = None
+    ) -> dict[str, Any]:
+        """The version in `stage` (e.g. "production") or named by `alias` (e.g.
+        "champion"), with its artifacts."""
+        if (stage is None) == (alias is None):
+            raise ValueError("give a stage or an alias")
+        params = {"stage": stage} if stage is not None else {"alias": alias}
+        return self.request("GET", self._model_path(team, model) + "/resolve", params=params)
 
     def search(self, query: str, kind: str = "versions") -> Iterator[dict[str, Any]]:
         """Versions (or, with kind="models", models) matching a search-language query."""
@@ -402,17 +406,18 @@ class Client:
         version: str | None = None,
         stage: str | None = None,
         *,
+        alias: str | None = None,
         progress: bool | None = None,
     ) -> list[Path]:
-        """Download every artifact of a version (by version, stage, or else the highest)
-        to dest/<path>, verifying size and SHA-256; a partial file (<path>.part) resumes
-        with a Range request. Returns the files' paths."""
-        if version and stage:
-            raise ValueError("give a version or a stage, not both")
+        """Download every artifact of a version (by version, stage, alias, or else the
+        highest) to dest/<path>, verifying size and SHA-256; an interrupted download
+        resumes with a Range request. Returns the files' paths."""
+        if sum(x is not None for x in (version, stage, alias)) > 1:
+            raise ValueError("give at most one of version, stage and alias")
         if version:
             detail = self.get_version(team, model, version)
-        elif stage:
-            detail = self.resolve(team, model, stage)
+        elif stage or alias:
+            detail = self.resolve(team, model, stage, alias=alias)
         else:
             latest = next(iter(self.versions(team, model)), None)
             if latest is None:

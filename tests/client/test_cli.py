@@ -156,3 +156,14 @@ def test_table_aligns_columns():
         "a     1",
         "long",
     ]
+
+
+def test_it_resolves_by_alias_from_the_command_line(run, client, model_dir, contributor):
+    from registry import aliases
+    from registry.models import ModelVersion
+
+    client.register_version("fraud", "churn", model_dir, version="1.0.0", capture=False)
+    version = ModelVersion.objects.get(version="1.0.0")
+    aliases.set_alias(version.model, "champion", version, contributor)
+    code, out, _err = run("resolve", "fraud/churn", "--alias", "champion", as_json=True)
+    assert code == 0 and json.loads(out)["version"] == "1.0.0"

@@ -399,3 +399,19 @@ def test_it_pins_every_installed_package_in_a_form_the_server_accepts(version, l
     monkeypatch.setattr(capture.importlib.metadata, "distributions", lambda: [dist])
     assert capture.packages() == [line]
     Requirement(line)  # what the server parses it with
+
+
+def test_it_resolves_and_downloads_by_alias(client, model_dir, contributor, tmp_path):
+    from registry import aliases
+    from registry.models import ModelVersion
+
+    client.register_version("fraud", "churn", model_dir, version="1.0.0", capture=False)
+    client.register_version("fraud", "churn", model_dir, version="2.0.0", capture=False)
+    old = ModelVersion.objects.get(version="1.0.0")
+    aliases.set_alias(old.model, "champion", old, contributor)
+
+    assert client.resolve("fraud", "churn", alias="champion")["version"] == "1.0.0"
+    paths = client.download("fraud", "churn", tmp_path / "out", alias="champion")
+    assert sorted(p.name for p in paths) == ["README.md", "model.bin", "params.json"]
+    with pytest.raises(ValueError, match="stage or an alias"):
+        client.resolve("fraud", "churn")
