@@ -166,6 +166,12 @@ class VersionSummary(Schema):
     url: str
 
 
+class DeprecationInfo(Schema):
+    deprecated_at: dt.datetime
+    reason: str
+    sunset: dt.date | None
+
+
 class VersionOut(VersionSummary):
     model: str
     task_type: str
@@ -181,6 +187,7 @@ class VersionOut(VersionSummary):
     tags: dict[str, str]
     artifacts: list[ArtifactOut]
     manifest_url: str
+    deprecation: DeprecationInfo | None = None
 
 
 class StageChangeOut(Schema):

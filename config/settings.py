@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "registry.context_processors.navigation",
             ],
         },
     },
@@ -203,10 +204,39 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
 
+# Periodic work (run by `celery beat` in production; `expire_requests` by hand otherwise).
+CELERY_BEAT_SCHEDULE = {
+    "expire-promotion-requests": {
+        "task": "registry.tasks.expire_promotion_requests",
+        "schedule": envint("MODELGATE_EXPIRY_SWEEP_SECONDS", 300),
+    },
+}
+
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
+
+# Email (review requests and decisions): printed to the console unless SMTP is configured.
+_MAIL_BACKEND = envstr(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+_MAIL_OPTIONS: dict[str, object] = {}
+if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
+    _MAIL_OPTIONS = {
+        "host": envstr("EMAIL_HOST", "localhost"),
+        "port": envint("EMAIL_PORT", 25),
+        "username": envstr("EMAIL_HOST_USER"),
+        "password": envsecret("EMAIL_HOST_PASSWORD"),
+        "use_tls": envbool("EMAIL_USE_TLS", False),
+    }
+MAILERS = {"default": {"BACKEND": _MAIL_BACKEND, "OPTIONS": _MAIL_OPTIONS}}
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "modelgate@localhost")
+# Where links in emails and webhook payloads point.
+MODELGATE_BASE_URL = envstr("MODELGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Security: hardened in production mode (what `check --deploy` asks for).
 SESSION_COOKIE_HTTPONLY = True

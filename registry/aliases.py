@@ -16,7 +16,7 @@ from django.http import Http404
 
 from accounts import audit
 from accounts.policy import Action, require
-from registry.models import Alias, ModelVersion, RegisteredModel, alias_name_validator
+from registry.models import Alias, AliasEvent, ModelVersion, RegisteredModel, alias_name_validator
 
 
 class AliasNotFound(Http404):
@@ -85,6 +85,7 @@ def set_alias(
         alias.protected = new_protected
         alias.updated_by = actor if getattr(actor, "is_authenticated", False) else None
         alias.save()
+        AliasEvent.objects.create(model=locked, name=name, version=target, actor=alias.updated_by)
         audit.record(
             "alias.set",
             actor=actor,
@@ -117,6 +118,8 @@ def delete_alias(model: RegisteredModel, name: str, actor: Any) -> None:
             },
         )
         alias.delete()
+        deleted_by = actor if getattr(actor, "is_authenticated", False) else None
+        AliasEvent.objects.create(model=locked, name=name, version=None, actor=deleted_by)
 
 
 def resolve_alias(model: RegisteredModel, name: str) -> ModelVersion:

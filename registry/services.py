@@ -16,14 +16,17 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
-from registry import artifacts, uploads, versioning
+from registry import artifacts, policies, promotions, uploads, versioning
+from registry.errors import Conflict
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
     Artifact,
     Blob,
+    GatedStage,
     Metric,
     ModelTag,
     ModelVersion,
+    PromotionRequest,
     RegisteredModel,
     Stage,
     StageTransition,
@@ -421,11 +424,38 @@ def _create_version_rows(
 
 
 def change_stage(
-    *, version: ModelVersion, to_stage: str, actor: Any, comment: str = ""
+    *,
+    version: ModelVersion,
+    to_stage: str,
+    actor: Any,
+    comment: str = "",
+    override_reason: str = "",
 ) -> StageTransition:
-    """Move a version to another stage directly (the review workflow will gate this)."""
-    _check_stage(to_stage)
+    """Move a version to another stage directly, where the lifecycle and policy allow it.
+
+    Staging and Production are gated: a policy that needs approvals refuses a direct
+    change (open a promotion request instead); with 0 approvals the gates still apply,
+    and only a maintainer may override failing ones, with a reason.
+    """
     require(actor, stage_change_action(to_stage), version)
+    promotions.check_transition(version.stage, to_stage)
+    if to_stage in GatedStage.values:
+        policy = policies.effective_policy(version.model, to_stage)
+        if policy.required_approvals:
+            raise Conflict(
+                f"Moving a version to {Stage(to_stage).label} needs a promotion request "
+                f"approved by {policy.required_approvals} reviewer(s).",
+                "to_stage",
+            )
+        failing = [r for r in policies.evaluate_gates(policy, version) if not r.passed]
+        if failing and not override_reason.strip():
+            raise Conflict(
+                "Failing gates: " + "; ".join(f"{r.gate} ({r.detail})" for r in failing),
+                "to_stage",
+            )
+        if failing:
+            require(actor, Action.MAINTAIN, version)
+            comment = f"{comment} [gates overridden: {override_reason.strip()}]".strip()
     return apply_transition(version=version, to_stage=to_stage, actor=actor, comment=comment)
 
 
@@ -444,49 +474,68 @@ def _check_stage(to_stage: str) -> None:
 
 
 def apply_transition(
-    *, version: ModelVersion, to_stage: str, actor: Any, comment: str = ""
+    *,
+    version: ModelVersion,
+    to_stage: str,
+    actor: Any,
+    comment: str = "",
+    request: PromotionRequest | None = None,
+    replaced_stage: str = Stage.ARCHIVED,
 ) -> StageTransition:
     """Record and apply a stage change; the single path every stage change takes.
 
-    Entering Production archives the model's current Production version in the same
-    transaction, under the model's row lock, so a model never has two.
+    Entering Production moves the model's current Production version to `replaced_stage`
+    (Archived unless the policy names another) in the same transaction, under the model's
+    row lock, so a model never has two, unless it allows several.
     """
     _check_stage(to_stage)
     with transaction.atomic():
-        RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+        model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         current = ModelVersion.objects.select_related("model__team").get(pk=version.pk)
         if current.stage == to_stage:
-            raise ValidationError(
-                {"to_stage": f"version {current.version} is already in {Stage(to_stage).label}"}
+            raise Conflict(
+                f"version {current.version} is already in {Stage(to_stage).label}", "to_stage"
             )
         now = timezone.now()
-        if to_stage == Stage.PRODUCTION:
+        if to_stage == Stage.PRODUCTION and not model.allow_multiple_production:
             for previous in ModelVersion.objects.filter(
                 model_id=current.model_id, stage=Stage.PRODUCTION
             ).select_related("model__team"):
-                _move(previous, Stage.ARCHIVED, actor, f"replaced by {current.version}", now)
-        transition = _move(current, to_stage, actor, comment, now)
+                _move(
+                    previous, replaced_stage, actor, f"replaced by {current.version}", now, request
+                )
+        transition = _move(current, to_stage, actor, comment, now, request)
         RegisteredModel.objects.filter(pk=current.model_id).update(updated_at=now)
     version.stage, version.stage_changed_at = current.stage, current.stage_changed_at
     return transition
 
 
 def _move(
-    version: ModelVersion, to_stage: str, actor: Any, comment: str, now: Any
+    version: ModelVersion,
+    to_stage: str,
+    actor: Any,
+    comment: str,
+    now: Any,
+    request: PromotionRequest | None,
 ) -> StageTransition:
     transition = StageTransition.objects.create(
         version=version,
         from_stage=version.stage,
         to_stage=to_stage,
-        actor=actor,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
         comment=comment,
+        request=request,
     )
     audit.record(
         "version.stage",
         actor=actor,
         obj=version,
         team=version.model.team,
-        changes={"stage": [version.stage, to_stage], "comment": [None, comment or None]},
+        changes={
+            "stage": [version.stage, to_stage],
+            "comment": [None, comment or None],
+            "request": [None, request.pk if request else None],
+        },
     )
     version.stage = to_stage
     version.stage_changed_at = now

@@ -16,7 +16,8 @@ from django.urls import get_resolver, reverse
 
 from accounts import tokens
 from accounts.models import Membership
-from registry.models import ModelVersion, RegisteredModel
+from registry import promotions
+from registry.models import ModelVersion, PromotionGate, PromotionPolicy, RegisteredModel
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +32,7 @@ TEAM_CONTRIBUTE = (200, 200, 200, 200, 403, 404, LOGIN)
 SITE_ADMIN_ONLY = (200, 404, 404, 404, 404, 404, LOGIN)
 POST_ONLY = (405, 405, 405, 405, 405, 405, LOGIN)
 OWN_TOKEN = (404, 200, 404, 404, 404, 404, LOGIN)  # the maintainer's token
+TEAM_MAINTAIN = (200, 200, 403, 403, 403, 404, LOGIN)
 API_SIGNED_IN = (200, 200, 200, 200, 200, 200, 401)
 API_TEAM_READ = (200, 200, 200, 200, 200, 404, 401)
 
@@ -51,6 +53,21 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "version-alias": (V, POST_ONLY),
     "version-manifest": (V, TEAM_READ),
     "artifact-download": ((*V, "model.bin"), TEAM_READ),
+    "version-deprecate": (V, POST_ONLY),
+    "model-timeline": (M, TEAM_READ),
+    "request-new": (V, TEAM_CONTRIBUTE),
+    "review-inbox": ((), ALL_SIGNED_IN),
+    "request-detail": (("request",), TEAM_READ),
+    "request-review": (("request",), POST_ONLY),
+    "request-override": (("request",), POST_ONLY),
+    "request-cancel": (("request",), POST_ONLY),
+    "notifications": ((), ALL_SIGNED_IN),
+    "notifications-read": ((), POST_ONLY),
+    "team-policies": (("fraud",), TEAM_MAINTAIN),
+    "policy-save": (("fraud",), POST_ONLY),
+    "policy-delete": (("fraud", "policy"), POST_ONLY),
+    "gate-add": (("fraud", "policy"), POST_ONLY),
+    "gate-remove": (("fraud", "gate"), POST_ONLY),
     "login": ((), (302, 302, 302, 302, 302, 302, 200)),
     "logout": ((), (405, 405, 405, 405, 405, 405, LOGIN)),  # sign out is a POST
     "profile": ((), ALL_SIGNED_IN),
@@ -107,6 +124,24 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
     "team-member-remove": (("fraud", "membership"), {},
                            (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
     "token-revoke": (("token",), {}, (HIDDEN, OK, HIDDEN, HIDDEN, HIDDEN, HIDDEN, LOGIN)),
+    "version-deprecate": (V, {"reason": "superseded"},
+                          (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "request-new": (V, {"to_stage": "staging", "justification": "ready"},
+                    (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "request-review": (("request",), {"decision": "comment", "comment": "looks fine"},
+                       (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "request-override": (("request",), {"reason": "hotfix"},
+                         (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "request-cancel": (("request",), {}, (DENIED, DENIED, DENIED, OK, DENIED, HIDDEN, LOGIN)),
+    "notifications-read": ((), {}, (OK, OK, OK, OK, OK, OK, LOGIN)),
+    "policy-save": (("fraud",), {"target_stage": "production", "required_approvals": "1",
+                                 "expiry_hours": "24", "replaced_stage": "archived",
+                                 "reviewer_roles": "reviewer"},
+                    (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "policy-delete": (("fraud", "policy"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "gate-add": (("fraud", "policy"), {"kind": "metric_rule", "rule": "metrics.test.auc > 0.5"},
+                 (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "gate-remove": (("fraud", "gate"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
 }  # fmt: skip
 
 
@@ -131,11 +166,22 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
           site_admin, django_user_model):  # fmt: skip
     model = make_model("churn")
     make_version(model, "1.0.0", files={"model.bin": b"weights"})
+    other = make_version(model, "1.1.0")
     django_user_model.objects.create_user("newcomer", "new@example.com", "pw")
     token, _secret = tokens.create(maintainer, name="ci", scopes=["read"])
+    opened = promotions.request_promotion(
+        version=other, to_stage="staging", actor=contributor, justification="ready"
+    )
+    policy = PromotionPolicy.objects.create(team=model.team, target_stage="production")
+    gate = PromotionGate.objects.create(
+        policy=policy, kind="metric_rule", rule="metrics.test.auc > 0"
+    )
     return {
         "token": token.pk,
         "membership": Membership.objects.get(user=viewer, team=model.team).pk,
+        "request": opened.pk,
+        "policy": policy.pk,
+        "gate": gate.pk,
     }
 
 

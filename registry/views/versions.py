@@ -8,11 +8,18 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.policy import Action, can
-from registry import aliases, services, versioning
+from registry import aliases, deprecation, promotions, services, versioning
 from registry.access import model_for_user, version_for_user
-from registry.forms import EditVersionForm, RegisterVersionForm, StageForm, tag_lines
+from registry.errors import Conflict
+from registry.forms import (
+    DeprecateForm,
+    EditVersionForm,
+    RegisterVersionForm,
+    StageForm,
+    tag_lines,
+)
 from registry.metadata import VersionMetadata, clean_version_metadata
-from registry.models import RegisteredModel, Split, Stage
+from registry.models import GatedStage, RegisteredModel, Split, Stage
 from registry.views.common import HtmxHttpRequest
 
 
@@ -37,10 +44,13 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         "transitions": mv.transitions.select_related("actor"),
         "aliases": mv.aliases.order_by("name"),
         "stage_choices": [
-            (stage, label)
-            for stage, label in Stage.choices
-            if stage != mv.stage and can(request.user, services.stage_change_action(stage), mv)
+            (stage, Stage(stage).label)
+            for stage in promotions.targets(mv)
+            if stage not in GatedStage.values
+            and can(request.user, services.stage_change_action(stage), mv)
         ],
+        "request_targets": [s for s in promotions.targets(mv) if s in GatedStage.values],
+        "open_requests": mv.promotion_requests.open().select_related("requested_by"),
     }
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
     return render(request, "registry/version_detail.html", context)
@@ -105,6 +115,8 @@ def version_stage(request: HtmxHttpRequest, team: str, name: str, version: str) 
         services.change_stage(version=mv, actor=request.user, **form.cleaned_data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except Conflict as exc:
+        messages.error(request, exc.message)
     else:
         messages.success(
             request, f"{mv.model.name} {mv.version} moved to {mv.get_stage_display()}."
@@ -170,4 +182,24 @@ def version_alias(request: HtmxHttpRequest, team: str, name: str, version: str) 
         messages.error(request, str(exc))
     else:
         messages.success(request, done)
+    return redirect(mv)
+
+
+@require_POST
+def version_deprecate(request: HtmxHttpRequest, team: str, name: str, version: str) -> HttpResponse:
+    mv = version_for_user(request.user, team, name, version, Action.MAINTAIN)
+    if request.POST.get("undo"):
+        deprecation.undeprecate(version=mv, actor=request.user)
+        messages.success(request, f"{mv.version} is no longer deprecated.")
+        return redirect(mv)
+    form = DeprecateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
+        return redirect(mv)
+    try:
+        deprecation.deprecate(version=mv, actor=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{mv.version} is marked deprecated.")
     return redirect(mv)

@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 
 from accounts import tokens
-from registry.models import ModelVersion, RegisteredModel, StageTransition
+from registry.models import ModelVersion, PromotionPolicy, RegisteredModel, StageTransition
+from registry.services import apply_transition
 from tests.api.conftest import API, assert_error
 
 pytestmark = pytest.mark.django_db
@@ -486,25 +487,55 @@ def test_it_refuses_changing_what_was_registered(world, as_user, contributor):
     ],
 )
 def test_it_changes_stages_through_the_policy(world, as_user, request, persona, stage, status):
+    allow_direct_changes(world)
+    before = "staging" if stage == "production" else "development"
+    if before == "staging":
+        apply_transition(
+            version=ModelVersion.objects.get(version="1.0.0"), to_stage=before, actor=None
+        )
     response = as_user(request.getfixturevalue(persona)).post(
         V + "/stage", {"stage": stage, "comment": "ship it"}
     )
     assert response.status_code == status, response.content
     current = ModelVersion.objects.get(version="1.0.0").stage
-    assert current == (stage if status == 201 else "development")
+    assert current == (stage if status == 201 else before)
     if status == 201:
-        assert response.json()["from_stage"] == "development"
+        assert response.json()["from_stage"] == before
         assert StageTransition.objects.filter(comment="ship it").exists()
+
+
+def allow_direct_changes(model):
+    for stage in ("staging", "production"):
+        PromotionPolicy.objects.create(team=model.team, target_stage=stage, required_approvals=0)
+
+
+@pytest.mark.parametrize("stage", ["staging", "production"])
+def test_it_refuses_a_direct_change_the_policy_gates(world, as_user, maintainer, stage):
+    response = as_user(maintainer).post(V + "/stage", {"stage": stage})
+    assert_error(response, 409, "conflict", "stage")
+    assert "promotion request" in response.json()["error"]["message"]
+    assert ModelVersion.objects.get(version="1.0.0").stage == "development"
+
+
+def test_it_refuses_a_transition_the_lifecycle_does_not_allow(world, as_user, maintainer):
+    allow_direct_changes(world)
+    response = as_user(maintainer).post(V + "/stage", {"stage": "production"})
+    assert_error(response, 409, "conflict", "stage")
+    assert "Development version cannot move to Production" in response.json()["error"]["message"]
 
 
 def test_it_names_the_stage_field_on_a_bad_stage(world, as_user, contributor):
     client = as_user(contributor)
     assert_error(client.post(V + "/stage", {"stage": "limbo"}), 400, "invalid", "stage")
-    assert_error(client.post(V + "/stage", {"stage": "development"}), 400, "invalid", "stage")
+    assert_error(client.post(V + "/stage", {"stage": "development"}), 409, "conflict", "stage")
 
 
 def test_it_resolves_the_version_in_a_stage(world, as_user, maintainer, make_version, viewer):
     make_version(world, "2.0.0")
+    allow_direct_changes(world)
+    apply_transition(
+        version=ModelVersion.objects.get(version="1.0.0"), to_stage="staging", actor=None
+    )
     client = as_user(maintainer)
     assert client.post(V + "/stage", {"stage": "production"}).status_code == 201
     body = as_user(viewer).get(M + "/resolve?stage=Production").json()

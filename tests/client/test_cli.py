@@ -81,7 +81,7 @@ def test_register_list_resolve_download(run, model_dir, maintainer, tmp_path):
     assert [line.split()[0] for line in lines[1:]] == ["1.0.1", "1.0.0"]
     assert lines[1].index("development") == lines[0].index("STAGE")  # aligned columns
 
-    services.change_stage(
+    services.apply_transition(
         version=ModelVersion.objects.get(version="1.0.0"), to_stage="production", actor=maintainer
     )
     status, out, _ = run("resolve", "fraud/churn", "--stage", "production")
