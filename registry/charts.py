@@ -118,3 +118,65 @@ def line_chart(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 -- every interpolated text is escaped
+
+
+# Bar colours by how a version's value compares with the baseline's (DESIGN: better green,
+# worse red, by each metric's direction); the baseline and unchanged values are grey.
+_CHANGE_COLOURS = {"better": "#198754", "worse": "#dc3545"}
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float | None  # None: the version has no such value (no bar)
+    change: str = ""
+
+
+def bar_chart(bars: list[Bar], *, title: str, width: int = 340, height: int = 200) -> SafeString:
+    """One metric across versions: a bar per version, on a scale that includes zero."""
+    left, right, top, bottom = 48, 8, 12, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [b.value for b in bars if b.value is not None]
+    ticks = nice_ticks(min(0.0, *values), max(0.0, *values), 4) if values else [0.0, 1.0]
+    y_min, y_max = ticks[0], ticks[-1]
+
+    def y(v: float) -> float:
+        half_span = y_max / 2 - y_min / 2
+        if half_span == 0:
+            return top + plot_h / 2
+        return top + plot_h - (v / 2 - y_min / 2) / half_span * plot_h
+
+    slot = plot_w / max(len(bars), 1)
+    bar_w = min(48.0, slot * 0.6)
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" class="chart" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for tick in ticks:
+        ty = y(tick)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" class="grid"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">{tick:g}</text>'
+        )
+    zero = y(0.0)
+    for i, bar in enumerate(bars):
+        cx = left + slot * (i + 0.5)
+        label_y = height - bottom + 14
+        parts.append(
+            f'<text x="{cx:.1f}" y="{label_y}" text-anchor="end" '
+            f'transform="rotate(-25 {cx:.1f} {label_y})" class="tick">{escape(bar.label)}</text>'
+        )
+        if bar.value is None:
+            continue
+        top_y, bottom_y = sorted((y(bar.value), zero))
+        colour = _CHANGE_COLOURS.get(bar.change, "#6c757d")
+        suffix = f" ({escape(bar.change)})" if bar.change else ""
+        parts.append(
+            f'<rect x="{cx - bar_w / 2:.1f}" y="{top_y:.1f}" width="{bar_w:.1f}" '
+            f'height="{max(bottom_y - top_y, 1):.1f}" fill="{colour}">'
+            f"<title>{escape(bar.label)}: {bar.value:g}{suffix}</title></rect>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 -- every interpolated text is escaped

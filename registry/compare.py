@@ -637,12 +637,12 @@ class Cell:
 
     text: str
     change: Change = ""  # "" for the baseline itself
-    delta: str = ""  # metrics: the signed difference from the baseline
+    delta: float | None = None  # metrics: the difference from the baseline
     title: str = ""  # e.g. a full SHA-256
 
     @property
-    def present(self) -> bool:
-        return self.text != ""
+    def delta_text(self) -> str:
+        return "" if self.delta is None else f"{self.delta:+.4g}"
 
 
 @dataclass(frozen=True)
@@ -730,7 +730,7 @@ def compare_versions(versions: Sequence[ModelVersion], baseline: ModelVersion) -
     ]
     bumps = [None if changes is None else advise_bump(changes) for changes in signatures]
     sections = [
-        _summary(versions, base, bumps),
+        _summary(versions, base),
         _metrics(versions, base),
         _keyed_section("params", [v.params for v in versions], base, _value_change, value_text),
         _environment(versions, base, environment),
@@ -778,7 +778,7 @@ def _keyed_section(
     return Section(key, SECTIONS[key], rows)
 
 
-def _summary(versions: list[ModelVersion], base: int, bumps: list[BumpAdvice | None]) -> Section:
+def _summary(versions: list[ModelVersion], base: int) -> Section:
     facts: list[tuple[str, list[str]]] = []
     if len({v.model_id for v in versions}) > 1:
         facts.append(("Model", [v.model.name for v in versions]))
@@ -800,27 +800,11 @@ def _summary(versions: list[ModelVersion], base: int, bumps: list[BumpAdvice | N
             for i, t in enumerate(texts)
         )
         rows.append(Row(label.lower(), label, cells))
-    rows.append(
-        Row(
-            "bump",
-            "Version bump vs baseline",
-            tuple(
-                Cell("")
-                if b is None
-                else Cell(b.bump, "changed" if b.bump != "patch" else "same", title=b.reason)
-                for b in bumps
-            ),
-        )
-    )
     return Section("summary", SECTIONS["summary"], rows)
 
 
 def _number(value: float) -> str:
     return f"{value:.6g}"
-
-
-def _signed(value: float) -> str:
-    return f"{value:+.4g}"
 
 
 def _metrics(versions: list[ModelVersion], base: int) -> Section:
@@ -842,7 +826,7 @@ def _metrics(versions: list[ModelVersion], base: int) -> Section:
                 cells.append(Cell(_number(metric.value), "added"))
             else:
                 change = metric_verdict(old.value, metric.value, metric.direction)
-                delta = "" if change == "same" else _signed(metric.value - old.value)
+                delta = None if change == "same" else metric.value - old.value
                 cells.append(Cell(_number(metric.value), change, delta))
         rows.append(
             Row(

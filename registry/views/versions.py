@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Subquery
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -12,7 +14,7 @@ from registry import aliases, services, versioning
 from registry.access import model_for_user, version_for_user
 from registry.forms import EditVersionForm, RegisterVersionForm, StageForm, tag_lines
 from registry.metadata import VersionMetadata, clean_version_metadata
-from registry.models import RegisteredModel, Split, Stage
+from registry.models import ModelVersion, RegisteredModel, Split, Stage
 from registry.views.common import HtmxHttpRequest
 
 
@@ -43,7 +45,31 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         ],
     }
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
+    context |= _compare_links(mv)
     return render(request, "registry/version_detail.html", context)
+
+
+def _compare_links(mv: ModelVersion) -> dict[str, str]:
+    """Links to compare with the Production version and with the previous (next lower) one,
+    both found in one query, each an index range."""
+    siblings = ModelVersion.objects.filter(model_id=mv.model_id).exclude(pk=mv.pk)
+    found = (
+        RegisteredModel.objects.filter(pk=mv.model_id)
+        .values(
+            compare_production=Subquery(
+                siblings.filter(stage=Stage.PRODUCTION).order_by("-sort_key").values("pk")[:1]
+            ),
+            compare_previous=Subquery(
+                siblings.filter(sort_key__lt=mv.sort_key).order_by("-sort_key").values("pk")[:1]
+            ),
+        )
+        .get()
+    )
+    return {
+        name: f"{reverse('compare')}?v={pk}&v={mv.pk}&base={pk}"
+        for name, pk in found.items()
+        if pk is not None
+    }
 
 
 @require_http_methods(["GET", "POST"])

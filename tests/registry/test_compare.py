@@ -321,7 +321,7 @@ def test_it_compares_each_section_against_the_baseline(three, viewer):
     metrics = {row.key: row for row in comparison.section("metrics").rows}
     auc = metrics["test.auc"].cells
     assert [c.change for c in auc] == ["", "better", "better"]
-    assert auc[1].delta == "+0.02"
+    assert auc[1].delta_text == "+0.02"
     logloss = metrics["test.logloss"].cells  # lower is better: up is worse
     assert [c.change for c in logloss] == ["", "worse", "removed"]
 

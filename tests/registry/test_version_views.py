@@ -86,8 +86,8 @@ def test_its_query_count_is_constant_with_many_metrics(
     )
     client.force_login(viewer)
     # session, user, version(+model+team+creator), metrics, artifacts, tags, transitions,
-    # memberships
-    with django_assert_max_num_queries(9):
+    # memberships, aliases, the versions to compare with (Production, previous)
+    with django_assert_max_num_queries(10):
         response = client.get(url(v))
     assert response.context["metric_count"] == 200
 
