@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -71,6 +72,7 @@ SECTIONS = {
     "tags": "Tags",
 }
 _SPLIT_ORDER = {split: i for i, split in enumerate(Split.values)}
+_DIGITS = re.compile(r"(\d+)")
 
 
 class CompareError(ValueError):
@@ -451,12 +453,10 @@ def signature_changes(
     if not old_signature and not new_signature:
         return result
     if not old_signature:
-        result.changes.append(SignatureChange("signature", "added", "signature recorded", False))
+        result.changes.append(SignatureChange("signature", "added", "recorded", False))
         return result
     if not new_signature:
-        result.changes.append(
-            SignatureChange("signature", "removed", "signature no longer recorded", True)
-        )
+        result.changes.append(SignatureChange("signature", "removed", "no longer recorded", True))
         return result
     for side in ("inputs", "outputs", "params"):
         old, new = _columns(old_signature, side), _columns(new_signature, side)
@@ -750,6 +750,11 @@ def compare_versions(versions: Sequence[ModelVersion], baseline: ModelVersion) -
     return Comparison(versions, baseline, sections, bumps, environment, signatures)
 
 
+def natural_key(text: str) -> tuple[Any, ...]:
+    """Sort key putting "param_2" before "param_10"."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(text))
+
+
 def _keyed_section(
     key: str,
     values: list[Mapping[str, Any]],
@@ -757,11 +762,11 @@ def _keyed_section(
     classify: Callable[[Any, Any], Change],
     text: Callable[[Any], str],
     *,
-    order: Callable[[str], Any] = str,
+    order: Callable[[str], Any] | None = None,
 ) -> Section:
     """Rows for the union of keys; each cell classified against the baseline's value."""
     keys: list[str] = list(dict.fromkeys(k for mapping in values for k in mapping))
-    keys.sort(key=order)
+    keys.sort(key=order or natural_key)
     rows = []
     for row_key in keys:
         old = values[base].get(row_key, _MISSING)
@@ -779,24 +784,32 @@ def _keyed_section(
 
 
 def _summary(versions: list[ModelVersion], base: int) -> Section:
-    facts: list[tuple[str, list[str]]] = []
+    # Identity rows are not compared (every version has its own number and date).
+    facts: list[tuple[str, list[str], bool]] = []
     if len({v.model_id for v in versions}) > 1:
-        facts.append(("Model", [v.model.name for v in versions]))
+        facts.append(("Model", [v.model.name for v in versions], False))
     facts += [
-        ("Version", [v.version for v in versions]),
-        ("Stage", [Stage(v.stage).label for v in versions]),
-        ("Registered by", [str(v.created_by or "unknown") for v in versions]),
-        ("Registered", [f"{v.created_at:%Y-%m-%d %H:%M}" for v in versions]),
-        ("Task", [v.get_task_type_display() or v.model.get_task_type_display() for v in versions]),
+        ("Version", [v.version for v in versions], False),
+        ("Stage", [Stage(v.stage).label for v in versions], False),
+        ("Registered by", [str(v.created_by or "unknown") for v in versions], False),
+        ("Registered", [f"{v.created_at:%Y-%m-%d %H:%M}" for v in versions], False),
+        (
+            "Task",
+            [v.get_task_type_display() or v.model.get_task_type_display() for v in versions],
+            True,
+        ),
         (
             "Framework",
             [" ".join(filter(None, [v.framework, v.framework_version])) for v in versions],
+            True,
         ),
     ]
     rows = []
-    for label, texts in facts:
+    for label, texts, compared in facts:
         cells = tuple(
-            Cell(t, "" if i == base else ("same" if t == texts[base] else "changed"))
+            Cell(t, "same" if t == texts[base] else "changed")
+            if compared and i != base
+            else Cell(t)
             for i, t in enumerate(texts)
         )
         rows.append(Row(label.lower(), label, cells))

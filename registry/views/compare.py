@@ -28,6 +28,7 @@ from registry.views.common import HtmxHttpRequest, wants_partial
 MAX_CHART_METRICS = 6
 DEFAULT_CHART_METRICS = 3
 ADD_CHOICES = 50  # versions offered in "add a version"
+NAME_HEADERS = {"summary": "", "metrics": "Metric", "artifacts": "File", "tags": "Tag"}
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def _context(
             "open": s.key not in state.hidden,
             "rows": shown_rows(s, state.diff) if s.key not in state.hidden else [],
             "toggle_url": state.toggled(s.key),
+            "name_header": NAME_HEADERS.get(s.key, "Name"),
         }
         for s in comparison.sections
     ]
