@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.policy import Action, can
-from registry import aliases, services, versioning
+from registry import aliases, compare, services, versioning
 from registry.access import model_for_user, version_for_user
 from registry.forms import EditVersionForm, RegisterVersionForm, StageForm, tag_lines
 from registry.metadata import VersionMetadata, clean_version_metadata
@@ -91,7 +91,8 @@ def version_register(request: HtmxHttpRequest, team: str, name: str) -> HttpResp
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request, f"Registered {model.name} {mv.version}.")
+            chosen = "" if form.cleaned_data["version"].strip() else _bump_note(mv)
+            messages.success(request, f"Registered {model.name} {mv.version}{chosen}.")
             return redirect(mv)
     context = {"model": model, "form": form}
     status = 400 if form.errors else 200
@@ -138,6 +139,24 @@ def version_stage(request: HtmxHttpRequest, team: str, name: str, version: str) 
     return redirect(mv)
 
 
+def _bump_note(mv: ModelVersion) -> str:
+    """Why a semantic version left empty got its number (" — minor: …"), else "".
+    (The version below it is the latest one its number was suggested from.)"""
+    model = mv.model
+    if model.versioning_scheme != versioning.Scheme.SEMANTIC:
+        return ""
+    previous = (
+        ModelVersion.objects.filter(model=model, sort_key__lt=mv.sort_key)
+        .order_by("-sort_key")
+        .only("signature")
+        .first()
+    )
+    if previous is None:
+        return ""
+    advice = compare.advise_bump(compare.signature_changes(previous.signature, mv.signature))
+    return f" — {advice.bump}: {advice.reason}"
+
+
 def _version_help(model: RegisteredModel) -> str:
     """What to type as the version: the scheme, the latest one and what could come next."""
     scheme = model.versioning_scheme
@@ -153,6 +172,11 @@ def _version_help(model: RegisteredModel) -> str:
     automatic = versioning.auto_version(scheme, timezone.now())
     if automatic:
         parts.append(f"Leave empty to use the registration time (e.g. {automatic}).")
+    elif scheme == versioning.Scheme.SEMANTIC:
+        parts.append(
+            "Leave empty to bump by what changed: a signature break is major, a compatible "
+            "signature addition minor, anything else patch."
+        )
     return " ".join(parts)
 
 
@@ -160,15 +184,18 @@ def _validate_together(model: RegisteredModel, form: RegisterVersionForm) -> Ver
     """Validate the version string and the metadata in one go, so the form shows every
     problem at once rather than one per attempt."""
     errors: dict[str, list[str]] = {}
-    try:
-        services.clean_version_string(model, form.cleaned_data["version"])
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
+    metadata = None
     try:
         metadata = clean_version_metadata(form.metadata())
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    if errors:
+    version = form.cleaned_data["version"]
+    if version.strip() or metadata is not None:  # an empty one may be suggested from it
+        try:
+            services.clean_version_string(model, version, metadata)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors or metadata is None:
         raise ValidationError(errors)
     return metadata
 
