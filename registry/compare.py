@@ -43,6 +43,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from django.db.models import Prefetch
@@ -50,6 +51,7 @@ from django.template.defaultfilters import filesizeformat
 from packaging.version import InvalidVersion, Version
 
 from registry import versioning
+from registry.metadata import MetricValue
 from registry.models import Direction, Metric, ModelVersion, Split, Stage, VersionTag
 
 MIN_VERSIONS = 2
@@ -106,14 +108,21 @@ def load_versions(user: Any, ids: Sequence[int]) -> list[ModelVersion]:
         .filter(pk__in=wanted)
         .select_related("model__team", "created_by")
         .prefetch_related(
-            Prefetch("metrics", queryset=Metric.objects.order_by("split", "name")),
-            "artifacts",
-            Prefetch("tags", queryset=VersionTag.objects.order_by("key")),
+            "artifacts", Prefetch("tags", queryset=VersionTag.objects.order_by("key"))
         )
     }
     missing = [pk for pk in wanted if pk not in found]
     if missing:
         raise VersionsNotFound(missing)
+    # Metrics as plain values: six versions of 300 metrics as model instances cost more
+    # than the rest of the page.
+    for version in found.values():
+        version._compare_metrics = []  # type: ignore[attr-defined]
+    rows = Metric.objects.filter(version_id__in=found).order_by("split", "name")
+    for version_id, *values in rows.values_list(
+        "version_id", "split", "name", "value", "direction"
+    ):
+        found[version_id]._compare_metrics.append(MetricValue(*values))  # type: ignore[attr-defined]
     versions = sorted(found.values(), key=_column_order)
     if len({v.model.team_id for v in versions}) > 1:
         raise CompareError(
@@ -174,6 +183,12 @@ def metric_verdict(old: float, new: float, direction: str) -> Change:
     return "better" if higher == (direction != Direction.LOWER) else "worse"
 
 
+def metrics_of(version: ModelVersion) -> list[MetricLike]:
+    """A version's metrics: as load_versions loaded them (plain values), else its rows."""
+    loaded = getattr(version, "_compare_metrics", None)
+    return loaded if loaded is not None else list(version.metrics.all())
+
+
 def _metric_key(metric: MetricLike) -> tuple[str, str]:
     return (metric.split, metric.name)
 
@@ -232,6 +247,8 @@ def value_text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -653,7 +670,7 @@ class Row:
     group: str = ""  # e.g. the metric's split
     note: str = ""  # e.g. "higher is better"
 
-    @property
+    @cached_property
     def differs(self) -> bool:
         return any(c.change not in ("", "same") for c in self.cells)
 
@@ -702,7 +719,7 @@ class Comparison:
     def metric_values(self, key: str) -> list[float | None]:
         """Each version's value of the metric "split.name" (None where it has none)."""
         split, _, name = key.partition(".")
-        by_version = [{(m.split, m.name): m.value for m in v.metrics.all()} for v in self.versions]
+        by_version = [{(m.split, m.name): m.value for m in metrics_of(v)} for v in self.versions]
         return [values.get((split, name)) for values in by_version]
 
 
@@ -821,7 +838,7 @@ def _number(value: float) -> str:
 
 
 def _metrics(versions: list[ModelVersion], base: int) -> Section:
-    by_version = [{_metric_key(m): m for m in v.metrics.all()} for v in versions]
+    by_version = [{_metric_key(m): m for m in metrics_of(v)} for v in versions]
     keys = sorted({k for metrics in by_version for k in metrics}, key=_metric_sort)
     split_labels = dict(Split.choices)
     rows = []

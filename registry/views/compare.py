@@ -161,6 +161,7 @@ def _context(
             "rows": shown_rows(s, state.diff) if s.key not in state.hidden else [],
             "toggle_url": state.toggled(s.key),
             "name_header": NAME_HEADERS.get(s.key, "Name"),
+            "numeric": s.key == "metrics",
         }
         for s in comparison.sections
     ]
