@@ -43,8 +43,8 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Literal, Protocol
+from functools import cached_property, lru_cache
+from typing import Any, Literal, NamedTuple, Protocol
 
 from django.db.models import Prefetch
 from django.template.defaultfilters import filesizeformat
@@ -339,13 +339,21 @@ def version_change(old: str, new: str) -> Change:
     'changed' when either is not a PEP 440 version."""
     if old == new:
         return "same"
-    try:
-        before, after = Version(old), Version(new)
-    except InvalidVersion:
+    before, after = _pep440(old), _pep440(new)
+    if before is None or after is None:
         return "changed"
     if after == before:
         return "same"  # 1.0 and 1.0.0
     return "upgraded" if after > before else "downgraded"
+
+
+@lru_cache(maxsize=4096)
+def _pep440(text: str) -> Version | None:
+    """Parsed once per process: the same package versions recur across comparisons."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
 
 
 def packages_of(environment: Mapping[str, Any]) -> dict[str, str]:
@@ -648,9 +656,9 @@ def suggest_version(
 # --- the N-way comparison ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One version's value in a row, and how it differs from the baseline's."""
+class Cell(NamedTuple):
+    """One version's value in a row, and how it differs from the baseline's. (A named
+    tuple: a comparison makes thousands, and tuples are the cheapest to make.)"""
 
     text: str
     change: Change = ""  # "" for the baseline itself
