@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.utils.html import escape
@@ -67,17 +68,9 @@ def _labelled(count: int, most: int = 12) -> list[int]:
     return chosen
 
 
-def line_chart(
-    points: list[Point], *, title: str, width: int = 720, height: int = 260
-) -> SafeString:
-    left, right, top, bottom = 56, 16, 16, 48
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [p.value for p in points]
-    ticks = nice_ticks(min(values), max(values))
+def _y_scale(ticks: list[float], top: float, plot_h: float) -> Callable[[float], float]:
+    """Value → y coordinate, the first tick at the bottom of the plot, the last at the top."""
     y_min, y_max = ticks[0], ticks[-1]
-
-    def x(i: int) -> float:
-        return left + (plot_w * i / (len(points) - 1) if len(points) > 1 else plot_w / 2)
 
     def y(v: float) -> float:
         # Halved first so spans near the float limits stay finite; a span too small to
@@ -87,6 +80,19 @@ def line_chart(
             return top + plot_h / 2
         return top + plot_h - (v / 2 - y_min / 2) / half_span * plot_h
 
+    return y
+
+
+def _frame(
+    title: str,
+    width: int,
+    height: int,
+    left: int,
+    right: int,
+    ticks: list[float],
+    y: Callable[[float], float],
+) -> list[str]:
+    """The opening <svg> (labelled for screen readers) and a grid line per tick."""
     parts = [
         f'<svg viewBox="0 0 {width} {height}" class="chart" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
@@ -99,6 +105,22 @@ def line_chart(
         parts.append(
             f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">{tick:g}</text>'
         )
+    return parts
+
+
+def line_chart(
+    points: list[Point], *, title: str, width: int = 720, height: int = 260
+) -> SafeString:
+    left, right, top, bottom = 56, 16, 16, 48
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [p.value for p in points]
+    ticks = nice_ticks(min(values), max(values))
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (len(points) - 1) if len(points) > 1 else plot_w / 2)
+
+    y = _y_scale(ticks, top, plot_h)
+    parts = _frame(title, width, height, left, right, ticks, y)
     for i in _labelled(len(points)):
         lx, ly = x(i), height - bottom + 16
         parts.append(
@@ -138,28 +160,10 @@ def bar_chart(bars: list[Bar], *, title: str, width: int = 340, height: int = 20
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [b.value for b in bars if b.value is not None]
     ticks = nice_ticks(min(0.0, *values), max(0.0, *values), 4) if values else [0.0, 1.0]
-    y_min, y_max = ticks[0], ticks[-1]
-
-    def y(v: float) -> float:
-        half_span = y_max / 2 - y_min / 2
-        if half_span == 0:
-            return top + plot_h / 2
-        return top + plot_h - (v / 2 - y_min / 2) / half_span * plot_h
-
+    y = _y_scale(ticks, top, plot_h)
     slot = plot_w / max(len(bars), 1)
     bar_w = min(48.0, slot * 0.6)
-    parts = [
-        f'<svg viewBox="0 0 {width} {height}" class="chart" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-    ]
-    for tick in ticks:
-        ty = y(tick)
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" class="grid"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">{tick:g}</text>'
-        )
+    parts = _frame(title, width, height, left, right, ticks, y)
     zero = y(0.0)
     for i, bar in enumerate(bars):
         cx = left + slot * (i + 0.5)

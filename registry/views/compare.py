@@ -183,11 +183,13 @@ def _context(
         f"{comparison.changed} difference{'s' if comparison.changed != 1 else ''}"
         + (" (showing differences only)" if state.diff else "")
     )
-    # What the add-a-version and chart forms carry along besides their own field.
+    charted = _chart_context(state, comparison)
+    # The view the add-a-version and chart forms carry along (each adds its own field).
     keep = [("v", pk) for pk in state.ids]
     keep += [("base", state.base)] if state.base is not None else []
     keep += [("diff", 1)] if state.diff else []
     keep += [("hide", key) for key in state.hidden]
+    keep += [("chart", key) for key in charted["chart_keys"]]
     return {
         "state": state,
         "status": status,
@@ -200,7 +202,7 @@ def _context(
         "export_md": reverse("compare-export", args=["md"]) + state.query(),
         "export_csv": reverse("compare-export", args=["csv"]) + state.query(),
         "add_choices": _add_choices(comparison),
-        **_chart_context(state, comparison),
+        **charted,
     }
 
 
