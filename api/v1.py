@@ -305,7 +305,9 @@ def create_version(
 ) -> Status:
     """Register a version with its metadata and, in "files", artifacts stored already:
     [{"path", "sha256"}] naming completed uploads (POST /uploads) or known blobs.
-    Without "version" the model's scheme picks one (timestamp and sequential schemes)."""
+    Without "version" the model's scheme picks one: the registration time (timestamp), or
+    for semantic models the next version by what changed since the latest: a signature
+    break is major, a compatible addition minor, anything else patch."""
     model = model_for_user(request.user, team, name)
     data = payload.dict(exclude_none=True)
     version = data.pop("version", None)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
-from registry import artifacts, policies, promotions, uploads, versioning
+from registry import artifacts, compare, policies, promotions, uploads, versioning
 from registry.errors import Conflict
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
@@ -214,7 +214,7 @@ def register_version(
     """
     require(actor, Action.CONTRIBUTE, model)
     automatic = not (version or "").strip()
-    version = clean_version_string(model, version)
+    version = clean_version_string(model, version, metadata)
     # Attached paths are checked with the uploaded ones (unique, no file/directory clash).
     placeholders = [ArtifactUpload(path, io.BytesIO()) for path, _sha in blobs]
     all_paths = _clean_artifact_paths([*files, *placeholders])
@@ -272,11 +272,18 @@ def _delete_temps(names: list[str]) -> None:
             artifact_storage.delete(name)
 
 
-def clean_version_string(model: RegisteredModel, version: str | None) -> str:
-    """The version to register (validated for the model's scheme, or assigned)."""
+def clean_version_string(
+    model: RegisteredModel, version: str | None, metadata: VersionMetadata | None = None
+) -> str:
+    """The version to register: validated for the model's scheme, or assigned when left
+    out — the registration time (timestamp scheme), or for a semantic model the bump
+    registry.compare advises from the signature change since the latest version (needs
+    the new version's `metadata`)."""
     scheme = model.versioning_scheme
     if not version or not version.strip():
         automatic = versioning.auto_version(scheme, timezone.now())
+        if automatic is None and scheme == versioning.Scheme.SEMANTIC and metadata is not None:
+            automatic = _suggested_semantic_version(model, metadata)
         if automatic is None:
             raise ValidationError({"version": f"a version is required for the {scheme} scheme"})
         version = automatic
@@ -286,8 +293,30 @@ def clean_version_string(model: RegisteredModel, version: str | None) -> str:
         raise ValidationError({"version": str(exc)}) from None
 
 
+def _suggested_semantic_version(model: RegisteredModel, metadata: VersionMetadata) -> str:
+    # Read afresh: the caller's model object may predate its latest registration.
+    latest = (
+        ModelVersion.objects.filter(model=model)
+        .order_by("-sort_key")
+        .only("version", "signature")
+        .first()
+    )
+    try:
+        version, _advice = compare.suggest_version(
+            latest.version if latest else None,
+            latest.signature if latest else {},
+            metadata.signature,
+        )
+    except versioning.VersionError as exc:
+        raise ValidationError({"version": f"give a version: {exc}"}) from None
+    return version
+
+
 def _next_free_timestamp(model: RegisteredModel, version: str) -> str:
-    """Two automatic versions in the same second: the later one takes the next free second."""
+    """Two automatic versions in the same second: the later one takes the next free second.
+    (A semantic suggestion taken meanwhile is refused below, as a typed one would be.)"""
+    if model.versioning_scheme != versioning.Scheme.TIMESTAMP:
+        return version
     taken = ModelVersion.objects.filter(model=model, version=version)
     when = dt.datetime.strptime(version, versioning.TIMESTAMP_FORMAT)
     while taken.exists():

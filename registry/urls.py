@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from registry import converters  # noqa: F401 -- registers model_name, version, artifact_path
+from registry import converters  # noqa: F401 -- registers the path converters
 from registry.views import (
     artifacts,
+    compare,
     dashboard,
     models,
     notifications,
@@ -24,6 +25,8 @@ urlpatterns = [
     path("models/", models.model_list, name="models"),
     path("models/new/", models.model_create, name="model-create"),
     path("search/", search.search_page, name="search"),
+    path("compare/", compare.compare_page, name="compare"),
+    path("compare/export.<compare_format:fmt>", compare.compare_export, name="compare-export"),
     path(MODEL, models.model_detail, name="model-detail"),
     path(MODEL + "edit/", models.model_edit, name="model-edit"),
     path(MODEL + "timeline/", timeline.model_timeline, name="model-timeline"),

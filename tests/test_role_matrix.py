@@ -44,6 +44,10 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "models": ((), ALL_SIGNED_IN),
     "model-create": ((), ALL_SIGNED_IN),
     "search": ((), ALL_SIGNED_IN),  # the form explains who may register where
+    # Without ?v= the compare page explains how to pick versions; the export needs them.
+    # Permissions by version: tests/registry/test_compare_views.py.
+    "compare": ((), ALL_SIGNED_IN),
+    "compare-export": (("md",), (400, 400, 400, 400, 400, 400, LOGIN)),
     "model-detail": (M, TEAM_READ),
     "model-edit": (M, TEAM_CONTRIBUTE),
     "version-register": (M, TEAM_CONTRIBUTE),

@@ -439,6 +439,29 @@ def test_it_picks_the_version_for_automatic_schemes(world, as_user, contributor,
     assert response.status_code == 201, response.content
 
 
+def test_it_bumps_a_semantic_version_by_the_signature_change(
+    world, as_user, contributor, make_model
+):
+    make_model("ranker")
+    client = as_user(contributor)
+    age = {"name": "age", "type": "long"}
+    first = client.post("/models/fraud/ranker/versions", {"signature": {"inputs": [age]}})
+    assert first.status_code == 201, first.content
+    assert first.json()["version"] == "1.0.0"
+    retrain = client.post("/models/fraud/ranker/versions", {"signature": {"inputs": [age]}})
+    assert retrain.json()["version"] == "1.0.1"  # same signature: patch
+    more = {"inputs": [age], "outputs": [{"name": "p", "type": "double"}]}
+    assert (
+        client.post("/models/fraud/ranker/versions", {"signature": more}).json()["version"]
+        == "1.1.0"
+    )  # an output added: minor
+    broken = {"inputs": [{"name": "age", "type": "string"}]}
+    assert (
+        client.post("/models/fraud/ranker/versions", {"signature": broken}).json()["version"]
+        == "2.0.0"
+    )  # a type changed: major
+
+
 def test_it_refuses_a_duplicate_version(world, as_user, contributor):
     response = as_user(contributor).post(M + "/versions", {"version": "1.0.0"})
     assert_error(response, 400, "invalid", "version")
