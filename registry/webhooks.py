@@ -249,7 +249,7 @@ def _clean_name(name: Any) -> str:
     return name.strip()
 
 
-def _clean(changes: dict[str, Any]) -> dict[str, Any]:
+def clean_fields(changes: dict[str, Any]) -> dict[str, Any]:
     """Every field's problems at once; ValidationError naming each field."""
     cleaners = {"name": _clean_name, "url": clean_url, "events": clean_events}
     clean: dict[str, Any] = {}
@@ -286,7 +286,7 @@ def create_webhook(
 ) -> tuple[Webhook, str]:
     """A new webhook and its secret (shown to the user once, then only used to sign)."""
     require(actor, Action.MAINTAIN, team)
-    clean = _clean({"name": name, "url": url, "events": events, "active": active})
+    clean = clean_fields({"name": name, "url": url, "events": events, "active": active})
     secret = new_secret()
     with transaction.atomic():
         if Webhook.objects.filter(team=team, name__iexact=clean["name"]).exists():
@@ -305,7 +305,7 @@ def create_webhook(
 def update_webhook(hook: Webhook, actor: Any, **changes: Any) -> Webhook:
     """Change the name, URL, events or active flag; audited with a before/after diff."""
     require(actor, Action.MAINTAIN, hook)
-    clean = _clean(changes)
+    clean = clean_fields(changes)
     with transaction.atomic():
         locked = Webhook.objects.select_for_update().select_related("team").get(pk=hook.pk)
         name = clean.get("name")
@@ -500,13 +500,14 @@ def attempt_delivery(delivery_id: int) -> str | None:
 
 
 def _network_error(exc: BaseException) -> str:
+    # NewConnectionError is a ConnectTimeoutError too (urllib3 keeps it so): test it first.
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return "could not connect: " + str(exc).rpartition("new connection: ")[2]
     if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
         return f"connection timed out after {outbound.CONNECT_TIMEOUT:g} s"
     if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
         return f"no response within {outbound.READ_TIMEOUT:g} s"
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):
-        return f"could not connect: {exc.__cause__ or exc}".replace("\n", " ")
-    return f"{type(exc).__name__}: {exc}"[:500]
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _finish(
