@@ -125,13 +125,13 @@ class WebhookAllowedHost(models.Model):
     def __str__(self) -> str:
         return self.host
 
-    def clean(self) -> None:
-        # Before the uniqueness check, so "CI.example" and "ci.example" are one host.
-        self.host = normalise_host(self.host)
-
     def save(self, *args: object, **kwargs: object) -> None:
         self.host = normalise_host(self.host)
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def clean(self) -> None:
+        # Before the uniqueness check, so "CI.example" and "ci.example" are one host.
+        self.host = normalise_host(self.host)
 
 
 def normalise_host(host: str) -> str:

@@ -16,7 +16,14 @@ from django.urls import get_resolver, reverse
 
 from accounts import tokens
 from accounts.models import Membership
-from registry.models import ModelVersion, RegisteredModel
+from registry import webhooks
+from registry.models import (
+    ModelVersion,
+    RegisteredModel,
+    Webhook,
+    WebhookAllowedHost,
+    WebhookDelivery,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +40,7 @@ POST_ONLY = (405, 405, 405, 405, 405, 405, LOGIN)
 OWN_TOKEN = (404, 200, 404, 404, 404, 404, LOGIN)  # the maintainer's token
 API_SIGNED_IN = (200, 200, 200, 200, 200, 200, 401)
 API_TEAM_READ = (200, 200, 200, 200, 200, 404, 401)
+TEAM_MAINTAIN = (200, 200, 403, 403, 403, 404, LOGIN)
 
 M = ("fraud", "churn")
 V = (*M, "1.0.0")
@@ -63,6 +71,15 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "team-member-add": (("fraud",), POST_ONLY),
     "team-member-role": (("fraud", "membership"), POST_ONLY),
     "team-member-remove": (("fraud", "membership"), POST_ONLY),
+    "webhook-list": (("fraud",), TEAM_MAINTAIN),
+    "webhook-create": (("fraud",), TEAM_MAINTAIN),
+    "webhook-detail": (("fraud", "webhook"), TEAM_MAINTAIN),
+    "webhook-edit": (("fraud", "webhook"), TEAM_MAINTAIN),
+    "webhook-delete": (("fraud", "webhook"), TEAM_MAINTAIN),  # a confirmation page
+    "webhook-rotate": (("fraud", "webhook"), TEAM_MAINTAIN),  # a confirmation page
+    "webhook-ping": (("fraud", "webhook"), POST_ONLY),
+    "webhook-delivery": (("fraud", "webhook", "delivery"), TEAM_MAINTAIN),
+    "webhook-redeliver": (("fraud", "webhook", "delivery"), POST_ONLY),
     "audit-log": ((), SITE_ADMIN_ONLY),
     "audit-log-export": (("csv",), SITE_ADMIN_ONLY),
     "audit-team": (("fraud",), TEAM_READ),
@@ -93,6 +110,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
 
 # State-changing requests: (args, form data, statuses in PERSONAS order). 302 = done.
 OK, DENIED, HIDDEN = 302, 403, 404
+SHOWN = 200  # done, and the answer is a page (a new secret, shown once)
 POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] = {
     "model-edit": (M, {"description": "x", "task_type": "other", "visibility": "team"},
                    (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
@@ -107,7 +125,30 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
     "team-member-remove": (("fraud", "membership"), {},
                            (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
     "token-revoke": (("token",), {}, (HIDDEN, OK, HIDDEN, HIDDEN, HIDDEN, HIDDEN, LOGIN)),
+    # The new secret is shown on the answer itself (200), never redirected through a session.
+    "webhook-create": (("fraud",), {"name": "new", "url": "http://127.0.0.1:9/",
+                                    "events": ["stage.changed"]},
+                       (SHOWN, SHOWN, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-edit": (("fraud", "webhook"), {"name": "ci", "url": "http://127.0.0.1:9/",
+                                            "events": ["alias.moved"]},
+                     (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-delete": (("fraud", "webhook"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-rotate": (("fraud", "webhook"), {},
+                       (SHOWN, SHOWN, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-ping": (("fraud", "webhook"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-redeliver": (("fraud", "webhook", "delivery"), {},
+                          (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
 }  # fmt: skip
+
+
+def stored() -> tuple[Any, ...]:
+    """What a refused request must leave as it was."""
+    return (
+        ModelVersion.objects.count(),
+        RegisteredModel.objects.get().description,
+        list(Webhook.objects.values_list("name", "url", "events", "active", "secret")),
+        WebhookDelivery.objects.count(),
+    )
 
 
 def named_urls() -> set[str]:
@@ -133,9 +174,15 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
     make_version(model, "1.0.0", files={"model.bin": b"weights"})
     django_user_model.objects.create_user("newcomer", "new@example.com", "pw")
     token, _secret = tokens.create(maintainer, name="ci", scopes=["read"])
+    WebhookAllowedHost.objects.create(host="127.0.0.1")
+    hook, _secret = webhooks.create_webhook(
+        model.team, maintainer, name="ci", url="http://127.0.0.1:9/", events=["stage.changed"]
+    )
     return {
         "token": token.pk,
         "membership": Membership.objects.get(user=viewer, team=model.team).pk,
+        "webhook": hook.pk,
+        "delivery": webhooks.send_ping(hook, maintainer).pk,
     }
 
 
@@ -162,12 +209,12 @@ def test_get(client, request, world, name, persona):
 def test_post(client, request, world, name, persona):
     args, data, statuses = POST_RULES[name]
     sign_in(client, request, persona)
-    before = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    before = stored()
     response = client.post(reverse(name, args=resolve_args(args, world)), data)
     expected = statuses[PERSONAS.index(persona)]
     assert response.status_code == expected
-    if expected != OK:  # refused: nothing changed
-        after = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    if expected not in (OK, SHOWN):  # refused: nothing changed
+        after = stored()
         assert after == before
 
 
@@ -176,10 +223,10 @@ def test_every_state_change_needs_the_csrf_token(world, maintainer, name):
     client = Client(enforce_csrf_checks=True)
     client.force_login(maintainer)
     args, data, _statuses = POST_RULES[name]
-    before = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    before = stored()
     response = client.post(reverse(name, args=resolve_args(args, world)), data)
     assert response.status_code == 403
-    after = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    after = stored()
     assert after == before
 
 

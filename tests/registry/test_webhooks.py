@@ -63,10 +63,13 @@ class TestEmit:
         self, team, maintainer, allow_localhost, django_capture_on_commit_callbacks
     ):
         make_hook(team, maintainer)
-        with django_capture_on_commit_callbacks() as callbacks:
-            with pytest.raises(RuntimeError), transaction.atomic():
-                webhooks.emit(team, Event.STAGE_CHANGED, {}, actor=maintainer)
-                raise RuntimeError("the change failed")
+        with (
+            django_capture_on_commit_callbacks() as callbacks,
+            pytest.raises(RuntimeError),
+            transaction.atomic(),
+        ):
+            webhooks.emit(team, Event.STAGE_CHANGED, {}, actor=maintainer)
+            raise RuntimeError("the change failed")
         assert not WebhookDelivery.objects.exists()
         assert callbacks == []
 
@@ -116,9 +119,7 @@ class TestEmit:
         }
         assert alias_deleted["data"]["to_version"] is None
 
-    def test_a_team_without_webhooks_costs_one_query(
-        self, team, django_assert_num_queries
-    ):
+    def test_a_team_without_webhooks_costs_one_query(self, team, django_assert_num_queries):
         with django_assert_num_queries(1):
             webhooks.emit(team, Event.STAGE_CHANGED, {})
 
@@ -364,9 +365,7 @@ class TestManaging:
                 change()
         assert Webhook.objects.get().active
 
-    def test_every_change_is_audited_never_with_the_secret(
-        self, team, maintainer, allow_localhost
-    ):
+    def test_every_change_is_audited_never_with_the_secret(self, team, maintainer, allow_localhost):
         hook, secret = webhooks.create_webhook(
             team, maintainer, name="ci", url="http://127.0.0.1:9/", events=["stage.changed"]
         )
