@@ -203,8 +203,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
-    # An unreachable broker fails an enqueue in seconds (the sweep re-enqueues later)
-    # instead of holding the user's request for the system's TCP timeout.
+    # An unreachable broker fails an enqueue in seconds (the sweep re-enqueues later),
+    # not after the system's TCP timeout.
     "socket_connect_timeout": envint("CELERY_BROKER_CONNECT_TIMEOUT", 3),
 }
 # Periodic jobs (run `celery -A config beat` next to the workers).

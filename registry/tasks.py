@@ -1,17 +1,21 @@
 """Celery tasks: webhook delivery and its periodic sweep.
 
-Work is handed over by `dispatch()`, always after the transaction that wrote the row has
-committed. With a broker (REDIS_URL) it enqueues the Celery task; in the embedded mode,
-where Celery runs tasks eagerly inside the caller, it runs the delivery on a small
-background thread pool instead, so a slow or dead receiver never holds up the request
-that emitted the event. Failing to enqueue is logged, never raised: the row stays queued
-and `sweep_webhooks` (Celery beat, every minute) hands it over again.
+Work is handed over by `dispatch()`, after the transaction that wrote the row committed,
+and always through a small thread pool in this process, so the caller never waits:
+with a broker (REDIS_URL) a thread enqueues the Celery task (an unreachable broker costs
+that thread a few seconds of connection retries, not the user's request); in the embedded
+mode, where Celery would run the task eagerly inside the request, a thread makes the
+delivery itself. A failed enqueue is logged and the row stays queued: `sweep_webhooks`
+(Celery beat, every minute) hands it over again, so work is delayed, never lost.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
@@ -33,43 +37,57 @@ def sweep_webhooks() -> int:
     return webhooks.sweep()
 
 
-class _BackgroundRunner:
-    """The embedded mode's stand-in for a worker: threads in this process."""
+class _Background:
+    """Threads of this process that run hand-overs, now or after a delay."""
 
     def __init__(self, workers: int = 2) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
 
-    def schedule(self, delivery_id: int, delay: float) -> None:
+    def _executor(self) -> ThreadPoolExecutor:
+        # One per process: a pool created before a fork (prefork workers) has no threads.
+        if self._pool is None or self._pid != os.getpid():
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="webhooks")
+            self._pid = os.getpid()
+        return self._pool
+
+    def schedule(self, job: Callable[[], None], delay: float = 0) -> None:
         if delay > 0:
-            timer = threading.Timer(delay, self.schedule, args=(delivery_id, 0))
+            timer = threading.Timer(delay, self.schedule, args=(job,))
             timer.daemon = True
             timer.start()
         else:
-            self._pool.submit(self._run, delivery_id)
+            self._executor().submit(self._run, job)
 
     @staticmethod
-    def _run(delivery_id: int) -> None:
+    def _run(job: Callable[[], None]) -> None:
         try:
-            webhooks.attempt_delivery(delivery_id)
+            job()
         except Exception:
-            log.exception("webhook delivery %s failed unexpectedly", delivery_id)
+            log.exception("webhook hand-over failed")
         finally:
             connection.close()
 
 
-_background = _BackgroundRunner()
+_background = _Background()
 
 
 def dispatch(delivery_id: int, delay: float = 0) -> None:
-    """Have the delivery attempted (after `delay` seconds); never raises."""
+    """Have the delivery attempted (after `delay` seconds); returns at once, never raises."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _background.schedule(functools.partial(webhooks.attempt_delivery, delivery_id), delay)
+    else:
+        _background.schedule(functools.partial(enqueue, delivery_id, delay))
+
+
+def enqueue(delivery_id: int, delay: float = 0) -> None:
+    """Send the delivery's task to the broker; on failure log it and leave it to the sweep."""
     try:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            _background.schedule(delivery_id, delay)
-        else:
-            # retry=False: with the broker down, fail at once rather than hold the caller.
-            deliver_webhook.apply_async(
-                kwargs={"delivery_id": delivery_id}, countdown=delay or None, retry=False
-            )
+        # retry=False: no publish retries on top of the connection's own.
+        deliver_webhook.apply_async(
+            kwargs={"delivery_id": delivery_id}, countdown=delay or None, retry=False
+        )
     except Exception:
         log.warning(
             "could not enqueue webhook delivery %s; the sweep will retry it",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import os
 import socket
+import time
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -445,7 +447,35 @@ class TestDispatch:
 
         monkeypatch.setattr(tasks.deliver_webhook, "apply_async", broker_down)
         delivery = webhooks.send_ping(hook, maintainer)
-        tasks.dispatch(delivery.pk)  # what on_commit runs: logs, never raises
+        tasks.enqueue(delivery.pk)  # what dispatch() runs on its thread: logs, never raises
         assert "the sweep will retry it" in caplog.text
         delivery.refresh_from_db()
         assert delivery.state == DeliveryState.QUEUED
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_delivers_through_the_broker(
+    make_model, make_version, maintainer, receiver, allow_localhost, settings
+):
+    """End to end with a broker: the version's commit enqueues the task in Redis, a real
+    Celery worker claims the row and delivers it; the receiver verifies the signature."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    assert not settings.CELERY_TASK_ALWAYS_EAGER
+    team = maintainer.memberships.get().team
+    hook, secret = webhooks.create_webhook(
+        team, maintainer, name="ci", url=receiver.url, events=[Event.VERSION_REGISTERED]
+    )
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        make_version(make_model("churn"), "1.0.0")
+        delivery = WebhookDelivery.objects.get(webhook=hook)
+        deadline = time.monotonic() + 20
+        while delivery.state != DeliveryState.DELIVERED and time.monotonic() < deadline:
+            time.sleep(0.2)
+            delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.DELIVERED
+    assert receiver.verify(secret, receiver.received[0])
+    assert json.loads(receiver.received[0].body)["event"] == "version.registered"
