@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
+from registry import webhooks
 from registry.forms import BootstrapMixin, ServiceErrorsMixin
 from registry.webhooks import EVENT_HELP, SUBSCRIBABLE
 
@@ -30,6 +32,17 @@ class WebhookForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["events"].widget.attrs["class"] = "form-check-input"
+
+    def clean(self) -> dict[str, Any]:
+        """Every problem at once: the service's rules for the fields that are filled in
+        (the URL's scheme and address, say) even when another field is missing."""
+        data = super().clean()
+        checked = {name: data[name] for name in ("name", "url", "events") if data.get(name)}
+        try:
+            webhooks.clean_fields(checked)
+        except ValidationError as exc:
+            self.add_service_errors(exc)
+        return data
 
     def event_choices(self) -> list[tuple[str, str, bool]]:
         """(event, what it means, checked) for the template's checkboxes."""

@@ -8,6 +8,7 @@ under this team's URL answers 404.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -25,7 +27,7 @@ from accounts import teams
 from accounts.models import Team
 from accounts.policy import Action
 from registry import webhooks
-from registry.models import Webhook, WebhookDelivery
+from registry.models import DeliveryState, Webhook, WebhookDelivery
 from registry.pagination import int_key, keyset_page
 from registry.views.common import HtmxHttpRequest, wants_partial
 from registry.webhook_forms import WebhookForm
@@ -33,6 +35,7 @@ from registry.webhook_forms import WebhookForm
 WEBHOOKS_PER_PAGE = 50
 DELIVERIES_PER_PAGE = 50
 DETAIL = "registry/webhooks/detail.html"
+POLL_WINDOW = dt.timedelta(minutes=1)
 
 
 def _team(request: HtmxHttpRequest, slug: str) -> Team:
@@ -141,9 +144,22 @@ def _log_context(request: HtmxHttpRequest, hook: Webhook, **extra: Any) -> dict[
         size=DELIVERIES_PER_PAGE,
         key_type=int_key,
     )
+    soon = timezone.now() + POLL_WINDOW
     for delivery in page.items:
         delivery.webhook = hook
-    return {"team": hook.team, "webhook": hook, "page": page, **extra}
+    on_its_way = any(
+        d.state == DeliveryState.RUNNING
+        or (d.state == DeliveryState.QUEUED and d.next_attempt_at and d.next_attempt_at < soon)
+        for d in page.items
+    )
+    return {
+        "team": hook.team,
+        "webhook": hook,
+        "page": page,
+        # The newest page refreshes itself while a delivery is about to be attempted.
+        "poll": on_its_way and not page.previous_cursor,
+        **extra,
+    }
 
 
 @require_POST

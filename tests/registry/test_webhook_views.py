@@ -106,6 +106,11 @@ class TestCreate:
         assert any(message in error for error in errors), errors
         assert not Webhook.objects.exists()
 
+    def test_it_reports_every_problem_at_once(self, as_maintainer, receiver, allow_localhost):
+        data = form_data(receiver, url="ftp://example.com/", events=[])
+        errors = as_maintainer.post(url("webhook-create"), data).context["form"].errors
+        assert set(errors) == {"url", "events"}
+
     def test_it_refuses_a_name_taken_in_the_team(self, as_maintainer, hook, receiver):
         response = as_maintainer.post(url("webhook-create"), form_data(receiver, name="CI"))
         assert response.status_code == 400
@@ -177,6 +182,16 @@ class TestDeliveryLog:
             )
         assert len(older.context["page"].items) == 10
         assert older.content.decode().lstrip().startswith('<section id="deliveries"')
+
+    def test_the_log_refreshes_itself_while_a_delivery_is_on_its_way(
+        self, as_maintainer, hook, maintainer, receiver
+    ):
+        delivery = webhooks.send_ping(hook, maintainer)
+        page = as_maintainer.get(url("webhook-detail", hook.pk)).content.decode()
+        assert 'hx-trigger="every 3s"' in page
+        webhooks.attempt_delivery(delivery.pk)
+        page = as_maintainer.get(url("webhook-detail", hook.pk)).content.decode()
+        assert "hx-trigger" not in page
 
     def test_the_delivery_page_shows_request_and_response(
         self, as_maintainer, hook, maintainer, receiver
