@@ -42,10 +42,23 @@ def _team(request: HtmxHttpRequest, slug: str) -> Team:
     return teams.team_for_user(request.user, slug, Action.MAINTAIN)
 
 
-def _webhook(team: Team, webhook_id: int) -> Webhook:
+def _webhook(request: HtmxHttpRequest, slug: str, webhook_id: int) -> Webhook:
+    """The team's webhook, for its maintainers; another team's id answers 404."""
+    team = _team(request, slug)
     hook = get_object_or_404(Webhook.objects.filter(team=team), pk=webhook_id)
     hook.team = team
     return hook
+
+
+def _delivery(
+    request: HtmxHttpRequest, slug: str, webhook_id: int, delivery_id: int
+) -> WebhookDelivery:
+    """One of the webhook's deliveries; another webhook's id answers 404."""
+    hook = _webhook(request, slug, webhook_id)
+    deliveries = WebhookDelivery.objects.filter(webhook=hook).select_related("created_by")
+    delivery = get_object_or_404(deliveries, pk=delivery_id)
+    delivery.webhook = hook
+    return delivery
 
 
 @require_GET
@@ -78,8 +91,7 @@ def webhook_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def webhook_edit(request: HtmxHttpRequest, slug: str, webhook_id: int) -> HttpResponse:
-    team = _team(request, slug)
-    hook = _webhook(team, webhook_id)
+    hook = _webhook(request, slug, webhook_id)
     initial = webhooks.snapshot(hook)
     form = WebhookForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -91,26 +103,24 @@ def webhook_edit(request: HtmxHttpRequest, slug: str, webhook_id: int) -> HttpRe
             messages.success(request, f"Saved webhook {form.cleaned_data['name']}.")
             return redirect(_detail_url(hook))
     status = 400 if request.method == "POST" else 200
-    context = {"team": team, "form": form, "webhook": hook}
+    context = {"team": hook.team, "form": form, "webhook": hook}
     return render(request, "registry/webhooks/form.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
 def webhook_delete(request: HtmxHttpRequest, slug: str, webhook_id: int) -> HttpResponse:
-    team = _team(request, slug)
-    hook = _webhook(team, webhook_id)
+    hook = _webhook(request, slug, webhook_id)
     if request.method == "POST":
         webhooks.delete_webhook(hook, request.user)
         messages.success(request, f"Deleted webhook {hook.name}.")
-        return redirect("webhook-list", team.slug)
+        return redirect("webhook-list", hook.team.slug)
     return render(request, "registry/webhooks/confirm.html", {"webhook": hook, "action": "delete"})
 
 
 @require_http_methods(["GET", "POST"])
 @never_cache
 def webhook_rotate(request: HtmxHttpRequest, slug: str, webhook_id: int) -> HttpResponse:
-    team = _team(request, slug)
-    hook = _webhook(team, webhook_id)
+    hook = _webhook(request, slug, webhook_id)
     if request.method == "POST":
         return _secret_page(request, hook, webhooks.rotate_secret(hook, request.user))
     return render(request, "registry/webhooks/confirm.html", {"webhook": hook, "action": "rotate"})
@@ -126,8 +136,7 @@ def _secret_page(
 @require_GET
 @vary_on_headers("HX-Request")
 def webhook_detail(request: HtmxHttpRequest, slug: str, webhook_id: int) -> HttpResponse:
-    team = _team(request, slug)
-    hook = _webhook(team, webhook_id)
+    hook = _webhook(request, slug, webhook_id)
     context = _log_context(request, hook)
     if wants_partial(request):
         return render(request, f"{DETAIL}#deliveries", context)
@@ -164,8 +173,7 @@ def _log_context(request: HtmxHttpRequest, hook: Webhook, **extra: Any) -> dict[
 
 @require_POST
 def webhook_ping(request: HtmxHttpRequest, slug: str, webhook_id: int) -> HttpResponse:
-    team = _team(request, slug)
-    hook = _webhook(team, webhook_id)
+    hook = _webhook(request, slug, webhook_id)
     try:
         delivery = webhooks.send_ping(hook, request.user)
     except ValidationError as exc:
@@ -177,11 +185,10 @@ def webhook_ping(request: HtmxHttpRequest, slug: str, webhook_id: int) -> HttpRe
 def webhook_delivery(
     request: HtmxHttpRequest, slug: str, webhook_id: int, delivery_id: int
 ) -> HttpResponse:
-    team = _team(request, slug)
-    hook = _webhook(team, webhook_id)
-    delivery = _delivery(hook, delivery_id)
+    delivery = _delivery(request, slug, webhook_id, delivery_id)
+    hook = delivery.webhook
     context = {
-        "team": team,
+        "team": hook.team,
         "webhook": hook,
         "delivery": delivery,
         "here": f"Delivery #{delivery.pk}",
@@ -195,9 +202,8 @@ def webhook_delivery(
 def webhook_redeliver(
     request: HtmxHttpRequest, slug: str, webhook_id: int, delivery_id: int
 ) -> HttpResponse:
-    team = _team(request, slug)
-    hook = _webhook(team, webhook_id)
-    delivery = _delivery(hook, delivery_id)
+    delivery = _delivery(request, slug, webhook_id, delivery_id)
+    hook = delivery.webhook
     try:
         again = webhooks.redeliver(delivery, request.user)
     except ValidationError as exc:
@@ -207,13 +213,6 @@ def webhook_redeliver(
         return _after_action(request, hook, notice=notice)
     messages.success(request, notice)
     return redirect(_delivery_url(again))
-
-
-def _delivery(hook: Webhook, delivery_id: int) -> WebhookDelivery:
-    deliveries = WebhookDelivery.objects.filter(webhook=hook).select_related("created_by")
-    delivery = get_object_or_404(deliveries, pk=delivery_id)
-    delivery.webhook = hook
-    return delivery
 
 
 def _after_action(

@@ -7,14 +7,14 @@ import hmac
 import http.server
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from registry import outbound
-from registry.models import WebhookAllowedHost
+from registry.models import WebhookAllowedHost, WebhookDelivery
 
 
 @dataclass
@@ -99,3 +99,18 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
     monkeypatch.setattr(outbound, "resolver", resolve)
     return table
+
+
+@pytest.fixture
+def wait_for_state() -> Callable[[WebhookDelivery, str], None]:
+    """wait_for_state(delivery, state): poll the row until a background worker has brought
+    it to `state`, for 20 seconds at most."""
+
+    def wait(delivery: WebhookDelivery, state: str) -> None:
+        deadline = time.monotonic() + 20
+        delivery.refresh_from_db()
+        while delivery.state != state and time.monotonic() < deadline:
+            time.sleep(0.1)
+            delivery.refresh_from_db()
+
+    return wait

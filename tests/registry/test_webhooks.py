@@ -7,7 +7,6 @@ import ipaddress
 import json
 import os
 import socket
-import time
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -456,7 +455,7 @@ class TestDispatch:
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
 @pytest.mark.django_db(transaction=True)
 def test_a_celery_worker_delivers_through_the_broker(
-    make_model, make_version, maintainer, receiver, allow_localhost, settings
+    make_model, make_version, maintainer, receiver, allow_localhost, settings, wait_for_state
 ):
     """End to end with a broker: the version's commit enqueues the task in Redis, a real
     Celery worker claims the row and delivers it; the receiver verifies the signature."""
@@ -472,10 +471,7 @@ def test_a_celery_worker_delivers_through_the_broker(
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         make_version(make_model("churn"), "1.0.0")
         delivery = WebhookDelivery.objects.get(webhook=hook)
-        deadline = time.monotonic() + 20
-        while delivery.state != DeliveryState.DELIVERED and time.monotonic() < deadline:
-            time.sleep(0.2)
-            delivery.refresh_from_db()
+        wait_for_state(delivery, DeliveryState.DELIVERED)
     assert delivery.state == DeliveryState.DELIVERED
     assert receiver.verify(secret, receiver.received[0])
     assert json.loads(receiver.received[0].body)["event"] == "version.registered"
