@@ -202,10 +202,17 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
-
-# Periodic work (run by `celery beat` in production; `expire_requests` by hand otherwise).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # An unreachable broker fails an enqueue in seconds (the sweep re-enqueues later),
+    # not after the system's TCP timeout.
+    "socket_connect_timeout": envint("CELERY_BROKER_CONNECT_TIMEOUT", 3),
+}
+# Periodic jobs (run `celery -A config beat` next to the workers).
+# Periodic work, run by `celery beat` in production.
 CELERY_BEAT_SCHEDULE = {
+    # Webhook deliveries whose message was lost (broker down, worker killed): re-enqueue.
+    "sweep-webhooks": {"task": "registry.tasks.sweep_webhooks", "schedule": 60.0},
     "expire-promotion-requests": {
         "task": "registry.tasks.expire_promotion_requests",
         "schedule": envint("MODELGATE_EXPIRY_SWEEP_SECONDS", 300),

@@ -16,6 +16,7 @@ from django.http import Http404
 
 from accounts import audit
 from accounts.policy import Action, require
+from registry import webhooks
 from registry.models import Alias, AliasEvent, ModelVersion, RegisteredModel, alias_name_validator
 
 
@@ -93,6 +94,19 @@ def set_alias(
             team=locked.team,
             changes=audit.diff(before, after),
         )
+        webhooks.emit(
+            locked.team,
+            webhooks.Event.ALIAS_MOVED,
+            {
+                "alias": name,
+                "from_version": before.get("version"),
+                "to_version": target.version,
+                "protected": new_protected,
+            },
+            actor=actor,
+            model=locked,
+            version=target,
+        )
     return alias
 
 
@@ -116,6 +130,18 @@ def delete_alias(model: RegisteredModel, name: str, actor: Any) -> None:
                 "version": [alias.version.version, None],
                 "protected": [alias.protected, None],
             },
+        )
+        webhooks.emit(
+            locked.team,
+            webhooks.Event.ALIAS_MOVED,
+            {
+                "alias": name,
+                "from_version": alias.version.version,
+                "to_version": None,
+                "protected": alias.protected,
+            },
+            actor=actor,
+            model=locked,
         )
         alias.delete()
         deleted_by = actor if getattr(actor, "is_authenticated", False) else None

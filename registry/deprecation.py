@@ -14,6 +14,7 @@ from django.utils.http import http_date
 
 from accounts import audit
 from accounts.policy import Action, require
+from registry import webhooks
 from registry.models import ModelVersion
 
 MAX_REASON = 500
@@ -47,6 +48,13 @@ def deprecate(
             obj=locked,
             team=locked.model.team,
             changes=audit.diff(before, _state(locked)),
+        )
+        webhooks.emit(
+            locked.model.team,
+            webhooks.Event.VERSION_DEPRECATED,
+            _state(locked),
+            actor=actor,
+            version=locked,
         )
     return locked
 

@@ -16,6 +16,12 @@ from accounts import policy
 from accounts.models import AppendOnlyModel, AppendOnlyQuerySet, Team
 from registry.fields import ByteOrderCharField
 from registry.markdown import MAX_DESCRIPTION_LENGTH
+from registry.models_webhooks import (  # noqa: F401 -- the app's models live in registry.models
+    DeliveryState,
+    Webhook,
+    WebhookAllowedHost,
+    WebhookDelivery,
+)
 from registry.versioning import Scheme
 
 model_name_validator = RegexValidator(

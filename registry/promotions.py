@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.policy import Action, can, memberships, require
-from registry import notifications, policies
+from registry import notifications, policies, webhooks
 from registry.errors import Conflict
 from registry.models import (
     Decision,
@@ -148,6 +148,7 @@ def request_promotion(
                 "justification": [None, justification],
             },
         )
+        _emit(request, webhooks.Event.PROMOTION_REQUESTED, actor)
         if request.required_approvals == 0 and request.gates_passed:
             _apply(request, actor, now)
         else:
@@ -205,6 +206,7 @@ def review(
         now = timezone.now()
         if decision == Decision.REJECT:
             _close(locked, RequestState.REJECTED, actor, now, f"rejected: {comment}")
+            _emit(locked, webhooks.Event.PROMOTION_REJECTED, actor, comment=comment)
             notifications.request_decided(locked, actor)
         elif decision == Decision.APPROVE:
             _apply_if_ready(locked, actor, now)
@@ -319,6 +321,7 @@ def _apply(request: PromotionRequest, actor: Any, now: dt.datetime) -> None:
     )
     request.version = version
     _close(request, RequestState.APPLIED, actor, now, "approved and applied")
+    _emit(request, webhooks.Event.PROMOTION_APPROVED, actor)
     notifications.request_decided(request, actor)
 
 
@@ -334,6 +337,25 @@ def _close(
         obj=request,
         team=request.team,
         changes={"state": [RequestState.OPEN, state], "reason": [None, reason[:500]]},
+    )
+
+
+def _emit(request: PromotionRequest, event: str, actor: Any, **extra: Any) -> None:
+    webhooks.emit(
+        request.team,
+        event,
+        {
+            "request_id": request.pk,
+            "purpose": request.purpose,
+            "from_stage": request.from_stage,
+            "to_stage": request.to_stage,
+            "state": request.state,
+            "gates_passed": request.gates_passed,
+            "url": request.get_absolute_url(),
+            **extra,
+        },
+        actor=actor,
+        version=request.version,
     )
 
 

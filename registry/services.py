@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
-from registry import artifacts, compare, policies, promotions, uploads, versioning
+from registry import artifacts, compare, policies, promotions, uploads, versioning, webhooks
 from registry.errors import Conflict
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
@@ -245,6 +245,9 @@ def register_version(
                 [*staged, *(b for _path, b in from_sessions)],
                 automatic=automatic,
                 existing=existing,
+            )
+            webhooks.emit(
+                mv.model.team, webhooks.Event.VERSION_REGISTERED, {}, actor=actor, version=mv
             )
             if refs:
                 used.delete()  # the sessions are consumed with the version
@@ -569,4 +572,16 @@ def _move(
     version.stage = to_stage
     version.stage_changed_at = now
     version.save(update_fields=["stage", "stage_changed_at"])
+    webhooks.emit(
+        version.model.team,
+        webhooks.Event.STAGE_CHANGED,
+        {
+            "from_stage": transition.from_stage,
+            "to_stage": to_stage,
+            "comment": comment,
+            "transition_id": transition.pk,
+        },
+        actor=actor,
+        version=version,
+    )
     return transition

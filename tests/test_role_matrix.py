@@ -16,8 +16,16 @@ from django.urls import get_resolver, reverse
 
 from accounts import tokens
 from accounts.models import Membership
-from registry import promotions
-from registry.models import ModelVersion, PromotionGate, PromotionPolicy, RegisteredModel
+from registry import promotions, webhooks
+from registry.models import (
+    ModelVersion,
+    PromotionGate,
+    PromotionPolicy,
+    RegisteredModel,
+    Webhook,
+    WebhookAllowedHost,
+    WebhookDelivery,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +43,7 @@ OWN_TOKEN = (404, 200, 404, 404, 404, 404, LOGIN)  # the maintainer's token
 TEAM_MAINTAIN = (200, 200, 403, 403, 403, 404, LOGIN)
 API_SIGNED_IN = (200, 200, 200, 200, 200, 200, 401)
 API_TEAM_READ = (200, 200, 200, 200, 200, 404, 401)
+TEAM_MAINTAIN = (200, 200, 403, 403, 403, 404, LOGIN)
 
 M = ("fraud", "churn")
 V = (*M, "1.0.0")
@@ -84,6 +93,15 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "team-member-add": (("fraud",), POST_ONLY),
     "team-member-role": (("fraud", "membership"), POST_ONLY),
     "team-member-remove": (("fraud", "membership"), POST_ONLY),
+    "webhook-list": (("fraud",), TEAM_MAINTAIN),
+    "webhook-create": (("fraud",), TEAM_MAINTAIN),
+    "webhook-detail": (("fraud", "webhook"), TEAM_MAINTAIN),
+    "webhook-edit": (("fraud", "webhook"), TEAM_MAINTAIN),
+    "webhook-delete": (("fraud", "webhook"), TEAM_MAINTAIN),  # a confirmation page
+    "webhook-rotate": (("fraud", "webhook"), TEAM_MAINTAIN),  # a confirmation page
+    "webhook-ping": (("fraud", "webhook"), POST_ONLY),
+    "webhook-delivery": (("fraud", "webhook", "delivery"), TEAM_MAINTAIN),
+    "webhook-redeliver": (("fraud", "webhook", "delivery"), POST_ONLY),
     "audit-log": ((), SITE_ADMIN_ONLY),
     "audit-log-export": (("csv",), SITE_ADMIN_ONLY),
     "audit-team": (("fraud",), TEAM_READ),
@@ -114,6 +132,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
 
 # State-changing requests: (args, form data, statuses in PERSONAS order). 302 = done.
 OK, DENIED, HIDDEN = 302, 403, 404
+SHOWN = 200  # done, and the answer is a page (a new secret, shown once)
 POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] = {
     "model-edit": (M, {"description": "x", "task_type": "other", "visibility": "team"},
                    (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
@@ -146,7 +165,30 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
     "gate-add": (("fraud", "policy"), {"kind": "metric_rule", "rule": "metrics.test.auc > 0.5"},
                  (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
     "gate-remove": (("fraud", "gate"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    # The new secret is shown on the answer itself (200), never redirected through a session.
+    "webhook-create": (("fraud",), {"name": "new", "url": "http://127.0.0.1:9/",
+                                    "events": ["stage.changed"]},
+                       (SHOWN, SHOWN, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-edit": (("fraud", "webhook"), {"name": "ci", "url": "http://127.0.0.1:9/",
+                                            "events": ["alias.moved"]},
+                     (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-delete": (("fraud", "webhook"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-rotate": (("fraud", "webhook"), {},
+                       (SHOWN, SHOWN, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-ping": (("fraud", "webhook"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-redeliver": (("fraud", "webhook", "delivery"), {},
+                          (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
 }  # fmt: skip
+
+
+def stored() -> tuple[Any, ...]:
+    """What a refused request must leave as it was."""
+    return (
+        ModelVersion.objects.count(),
+        RegisteredModel.objects.get().description,
+        list(Webhook.objects.values_list("name", "url", "events", "active", "secret")),
+        WebhookDelivery.objects.count(),
+    )
 
 
 def named_urls() -> set[str]:
@@ -180,12 +222,18 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
     gate = PromotionGate.objects.create(
         policy=policy, kind="metric_rule", rule="metrics.test.auc > 0"
     )
+    WebhookAllowedHost.objects.create(host="127.0.0.1")
+    hook, _secret = webhooks.create_webhook(
+        model.team, maintainer, name="ci", url="http://127.0.0.1:9/", events=["stage.changed"]
+    )
     return {
         "token": token.pk,
         "membership": Membership.objects.get(user=viewer, team=model.team).pk,
         "request": opened.pk,
         "policy": policy.pk,
         "gate": gate.pk,
+        "webhook": hook.pk,
+        "delivery": webhooks.send_ping(hook, maintainer).pk,
     }
 
 
@@ -212,12 +260,12 @@ def test_get(client, request, world, name, persona):
 def test_post(client, request, world, name, persona):
     args, data, statuses = POST_RULES[name]
     sign_in(client, request, persona)
-    before = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    before = stored()
     response = client.post(reverse(name, args=resolve_args(args, world)), data)
     expected = statuses[PERSONAS.index(persona)]
     assert response.status_code == expected
-    if expected != OK:  # refused: nothing changed
-        after = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    if expected not in (OK, SHOWN):  # refused: nothing changed
+        after = stored()
         assert after == before
 
 
@@ -226,10 +274,10 @@ def test_every_state_change_needs_the_csrf_token(world, maintainer, name):
     client = Client(enforce_csrf_checks=True)
     client.force_login(maintainer)
     args, data, _statuses = POST_RULES[name]
-    before = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    before = stored()
     response = client.post(reverse(name, args=resolve_args(args, world)), data)
     assert response.status_code == 403
-    after = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    after = stored()
     assert after == before
 
 
