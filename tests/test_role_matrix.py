@@ -125,6 +125,14 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-upload": ((UPLOAD,), (404, 404, 404, 404, 404, 404, 401)),
     "api:api-upload-complete": ((UPLOAD,), (405,) * 7),
     "api:api-blobs-known": ((), (405,) * 7),
+    "api:api-version-requests": (V, (405,) * 7),  # POST opens a request
+    "api:api-requests": ((), API_SIGNED_IN),
+    "api:api-request": (("request",), API_TEAM_READ),
+    "api:api-request-reviews": (("request",), (405,) * 7),
+    "api:api-request-override": (("request",), (405,) * 7),
+    "api:api-request-cancel": (("request",), (405,) * 7),
+    "api:api-timeline": (M, API_TEAM_READ),
+    "api:api-version-deprecation": (V, (405,) * 7),  # PUT deprecates, DELETE undoes
     "api:openapi-json": ((), (200,) * 7),
     "api:openapi-view": ((), (200,) * 7),
     "api:api-root": ((), (404,) * 7),

@@ -50,7 +50,7 @@ def churn(make_model, make_version, maintainer, viewer):
             tags={"dataset": f"events-2024-0{i + 1}"},
             files={"model.bin": f"weights-{i}".encode(), "config.json": b"{}"},
         )
-    services.change_stage(
+    services.apply_transition(
         version=model.versions.get(version="1.1.0"), to_stage="production", actor=maintainer
     )
     return model

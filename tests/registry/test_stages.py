@@ -300,9 +300,9 @@ def test_it_promotes_with_a_fixed_number_of_queries(
 
     # the actor's memberships, the policy in force and its gates, savepoint, model row lock,
     # re-read the version (+team), current Production versions (+team), archive it
-    # (transition, audit event: lock head + insert + move head, update), promote (the same
-    # five), touch the model, release: 19.
-    with django_assert_max_num_queries(19):
+    # (transition, audit event: lock head + insert + move head, update, the team's webhooks
+    # for stage.changed), promote (the same six), touch the model, release: 21.
+    with django_assert_max_num_queries(21):
         change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)
 
 

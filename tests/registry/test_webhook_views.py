@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from registry import webhooks
-from registry.models import DeliveryState, Webhook, WebhookDelivery
+from registry.models import DeliveryState, PromotionPolicy, Webhook, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -45,8 +45,9 @@ class TestList:
     ):
         delivery = webhooks.send_ping(hook, maintainer)
         webhooks.attempt_delivery(delivery.pk)
-        # Session, user, roles, team, count, the page with each last delivery.
-        with django_assert_max_num_queries(6):
+        # Session, user, roles, team, count, the page with each last delivery, the
+        # navigation's counts.
+        with django_assert_max_num_queries(7):
             response = as_maintainer.get(url("webhook-list"))
         page = response.content.decode()
         assert "ci" in page and hook.url in page
@@ -60,7 +61,7 @@ class TestList:
                 team, maintainer, name=f"h{n}", url="http://127.0.0.1:9/", events=ALL_EVENTS
             )[0]
             webhooks.send_ping(hook, maintainer)
-        with django_assert_max_num_queries(6):
+        with django_assert_max_num_queries(7):
             response = as_maintainer.get(url("webhook-list"))
         assert response.content.decode().count("Queued") == 30
 
@@ -171,12 +172,13 @@ class TestDeliveryLog:
     ):
         for _ in range(60):
             webhooks.send_ping(hook, maintainer)
-        # Session, user, roles, team, webhook, one page of deliveries.
-        with django_assert_max_num_queries(6):
+        # Session, user, roles, team, webhook, one page of deliveries, the navigation's
+        # counts.
+        with django_assert_max_num_queries(7):
             first = as_maintainer.get(url("webhook-detail", hook.pk))
         page = first.context["page"]
         assert len(page.items) == 50 and page.next_cursor
-        with django_assert_max_num_queries(6):
+        with django_assert_max_num_queries(7):
             older = as_maintainer.get(
                 url("webhook-detail", hook.pk), {"cursor": page.next_cursor}, **HTMX
             )
@@ -275,7 +277,9 @@ def test_a_slow_receiver_never_delays_the_request(
         url=receiver.url,
         events=["stage.changed"],
     )[0]
-    version = make_version(make_model("churn"), "1.0.0")
+    model = make_model("churn")
+    version = make_version(model, "1.0.0")
+    PromotionPolicy.objects.create(team=model.team, target_stage="staging", required_approvals=0)
     client.force_login(maintainer)
     started = time.monotonic()
     response = client.post(

@@ -95,7 +95,9 @@ class TestEmit:
         make_hook(team, maintainer, events=list(webhooks.SUBSCRIBABLE))
         model = make_model("churn")
         version = make_version(model, "1.0.0")
-        services.change_stage(version=version, to_stage="staging", actor=maintainer, comment="ok")
+        services.apply_transition(
+            version=version, to_stage="staging", actor=maintainer, comment="ok"
+        )
         aliases.set_alias(model, "champion", version, maintainer)
         aliases.delete_alias(model, "champion", maintainer)
         rows = list(WebhookDelivery.objects.order_by("pk"))
