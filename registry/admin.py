@@ -17,8 +17,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import audit
-from registry import webhooks
-from registry.models import Webhook, WebhookAllowedHost, WebhookDelivery
+from registry import policies, webhooks
+from registry.models import (
+    PromotionGate,
+    PromotionPolicy,
+    PromotionRequest,
+    Review,
+    Webhook,
+    WebhookAllowedHost,
+    WebhookDelivery,
+)
 
 EDITABLE = ["name", "url", "events", "active"]
 
@@ -144,3 +152,89 @@ class WebhookAllowedHostAdmin(admin.ModelAdmin):
             obj=host,
             changes={"host": [host.host, None], "note": [host.note, None]},
         )
+
+
+# --- promotion policies and requests ------------------------------------------------------
+
+
+class PromotionGateInline(admin.TabularInline):
+    model = PromotionGate
+    extra = 0
+    fields = ("kind", "rule", "metric", "tolerance", "stage", "hours", "fields")
+
+
+@admin.register(PromotionPolicy)
+class PromotionPolicyAdmin(admin.ModelAdmin):
+    """Validated by the same rules as the team page (the models' clean() calls
+    registry.policies); every save is audited with what changed."""
+
+    list_display = ("__str__", "team", "model", "required_approvals", "expiry_hours", "updated_at")
+    list_filter = ("target_stage", "purpose", "team")
+    list_select_related = ("team", "model")
+    raw_id_fields = ("model",)
+    exclude = ("updated_by",)
+    inlines = [PromotionGateInline]
+
+    def save_model(
+        self, request: HttpRequest, obj: PromotionPolicy, form: Any, change: bool
+    ) -> None:
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+        audit.record(
+            "policy.save",
+            actor=request.user,
+            obj=obj,
+            team=obj.team,
+            changes={name: [None, form.cleaned_data.get(name)] for name in form.changed_data},
+        )
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        gates = [str(g) for g in formset.new_objects + [o for o, _ in formset.changed_objects]]
+        removed = [str(g) for g in formset.deleted_objects]
+        if gates or removed:
+            audit.record(
+                "policy.gates",
+                actor=request.user,
+                obj=form.instance,
+                team=form.instance.team,
+                changes={"gates": [removed or None, gates or None]},
+            )
+
+    def delete_model(self, request: HttpRequest, obj: PromotionPolicy) -> None:
+        policies.delete_policy(policy=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PromotionPolicy]) -> None:
+        for policy in queryset:
+            policies.delete_policy(policy=policy, actor=request.user)
+
+
+class ReviewInline(admin.TabularInline):
+    model = Review
+    extra = 0
+    fields = ("reviewer", "decision", "comment", "created_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(admin.ModelAdmin):
+    """Read-only: requests change only through the review workflow (registry.promotions)."""
+
+    list_display = ("__str__", "team", "state", "requested_by", "created_at", "expires_at")
+    list_filter = ("state", "to_stage", "purpose", "team")
+    list_select_related = ("team", "version__model", "requested_by")
+    search_fields = ("model__name", "version__version", "justification")
+    inlines = [ReviewInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -841,7 +841,8 @@ def _summary(versions: list[ModelVersion], base: int) -> Section:
     return Section("summary", SECTIONS["summary"], rows)
 
 
-def _number(value: float) -> str:
+def number_text(value: float) -> str:
+    """A metric value as shown everywhere: six significant digits."""
     return f"{value:.6g}"
 
 
@@ -859,13 +860,13 @@ def _metrics(versions: list[ModelVersion], base: int) -> Section:
             if metric is None:
                 cells.append(Cell("", "" if i == base or old is None else "removed"))
             elif i == base:
-                cells.append(Cell(_number(metric.value)))
+                cells.append(Cell(number_text(metric.value)))
             elif old is None:
-                cells.append(Cell(_number(metric.value), "added"))
+                cells.append(Cell(number_text(metric.value), "added"))
             else:
                 change = metric_verdict(old.value, metric.value, metric.direction)
                 delta = None if change == "same" else metric.value - old.value
-                cells.append(Cell(_number(metric.value), change, delta))
+                cells.append(Cell(number_text(metric.value), change, delta))
         rows.append(
             Row(
                 f"{key[0]}.{key[1]}",

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts import audit
@@ -406,15 +406,21 @@ def _clean_text(text: str, field: str, *, required: bool) -> str:
 
 
 def open_requests_to_review(user: Any) -> Any:
-    """Open requests this user may act on (the inbox), oldest first."""
+    """Open requests this user may still act on (the inbox): not their own, not already
+    approved by them, not expired."""
     qs = PromotionRequest.objects.open().exclude(requested_by=user)
     if not user.is_superuser:
         by_role = Q(pk__in=[])
         for team_id, role in memberships(user).items():
             by_role |= Q(team_id=team_id, reviewer_roles__contains=f",{role},")
         qs = qs.filter(by_role)
-    return qs.filter(expires_at__gt=timezone.now()).exclude(
-        version__created_by=user, author_may_review=False
+    already_approved = Review.objects.filter(
+        request=OuterRef("pk"), reviewer=user, decision=Decision.APPROVE
+    )
+    return (
+        qs.filter(expires_at__gt=timezone.now())
+        .exclude(version__created_by=user, author_may_review=False)
+        .exclude(Exists(already_approved))
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from registry.compare import Row
+from registry.compare import Row, number_text
 from registry.markdown import render_markdown
 from registry.models import Stage
 
@@ -83,3 +83,8 @@ def compare_rows(rows: list[Row], columns: int, numeric: bool = False) -> SafeSt
             )
         out.append("</tr>")
     return mark_safe("".join(out))  # noqa: S308 -- every interpolated text is escaped
+
+
+@register.filter
+def metric_number(value: float | None) -> str:
+    return "—" if value is None else number_text(value)

@@ -74,10 +74,10 @@ def test_the_request_page_shows_evidence_gates_and_actions(
     assert "<strong>better</strong> auc" in page  # sanitised Markdown justification
     assert "0 of 2" in page and 'value="approve"' in page
     evidence = client.get(opened.get_absolute_url()).context["evidence"]
-    verdicts = {(r["split"], r["name"]): r.get("verdict") for r in evidence["metrics"]}
-    assert verdicts == {("test", "auc"): "better"}
-    kinds = {p["name"]: p["kind"] for p in evidence["packages"]}
+    assert [(m.split, m.name, m.change) for m in evidence["metrics"]] == [("test", "auc", "better")]
+    kinds = {p.name: p.change for p in evidence["environment"].packages}
     assert kinds == {"numpy": "upgraded", "pandas": "removed", "scipy": "added"}
+    assert 'class="chg-better">+0.03<' in page
 
 
 def test_approving_with_htmx_swaps_the_panel_and_updates_counts(

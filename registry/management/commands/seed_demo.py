@@ -178,6 +178,17 @@ class Command(BaseCommand):
         )
         for gate in demo.PRODUCTION_GATES:
             policies.add_gate(policy=policy, actor=users["maintainer"], **gate)
+        # One model also guards its champion: a candidate may not be worse on test AUC.
+        flagship = RegisteredModel.objects.get(team=fraud, name=demo.CHAMPION_GUARDED_MODEL)
+        guarded = policies.save_policy(
+            team=fraud,
+            actor=users["maintainer"],
+            model=flagship,
+            target_stage="production",
+            required_approvals=2,
+        )
+        for gate in [*demo.PRODUCTION_GATES, demo.CHAMPION_GATE]:
+            policies.add_gate(policy=guarded, actor=users["maintainer"], **gate)
         for model in RegisteredModel.objects.filter(
             team__in=teams.values(), versions__stage=Stage.PRODUCTION
         ).distinct()[:3]:
