@@ -256,8 +256,9 @@ def get_model(request: HttpRequest, team: str = Team_, name: str = Name_) -> dic
 def update_model(
     request: HttpRequest, payload: ModelUpdate, team: str = Team_, name: str = Name_
 ) -> dict[str, Any]:
-    """Change description, task type, framework, tags (contributors) or visibility
-    (maintainers). Tags, when given, replace all of the model's tags."""
+    """Change description, task type, framework, tags (contributors), or visibility and
+    allow_multiple_production (maintainers). Tags, when given, replace all of the model's
+    tags."""
     model = model_for_user(request.user, team, name)
     services.update_model(model=model, actor=request.user, **_changes(payload))
     return _model_out(model_for_user(request.user, team, name))

@@ -271,11 +271,18 @@ class EditModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
         help_text="Internal models are readable by every signed-in user; only the team may "
         "change them.",
     )
+    allow_multiple_production = forms.BooleanField(
+        required=False,
+        label="Several versions may serve in Production at once",
+        help_text="For A/B tests or regional variants. Otherwise a version entering "
+        "Production replaces the current one.",
+    )
 
     def __init__(self, *args: Any, may_maintain: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not may_maintain:
             del self.fields["visibility"]
+            del self.fields["allow_multiple_production"]
 
     def clean_tags(self) -> dict[str, str]:
         return parse_tag_lines(self.cleaned_data["tags"])

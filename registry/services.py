@@ -99,12 +99,13 @@ def create_model(
 
 # What a model's edit form may change, and who may change it.
 MODEL_EDITABLE = ("description", "task_type", "framework", "tags")
-MODEL_MAINTAINER_ONLY = ("visibility",)
+MODEL_MAINTAINER_ONLY = ("visibility", "allow_multiple_production")
 
 
 def update_model(*, model: RegisteredModel, actor: Any, **changes: Any) -> RegisteredModel:
     """Edit a model's description, task, framework and tags (contributors) or its
-    visibility (maintainers); audited with a before/after diff."""
+    visibility and whether several versions may serve in Production (maintainers);
+    audited with a before/after diff."""
     unknown = set(changes) - set(MODEL_EDITABLE) - set(MODEL_MAINTAINER_ONLY)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "cannot be changed"))
@@ -149,6 +150,7 @@ def model_fields(model: RegisteredModel, tags: dict[str, str]) -> dict[str, Any]
         "framework": model.framework,
         "versioning_scheme": model.versioning_scheme,
         "visibility": model.visibility,
+        "allow_multiple_production": model.allow_multiple_production,
         "tags": dict(sorted(tags.items())),
     }
 

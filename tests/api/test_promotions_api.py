@@ -133,3 +133,15 @@ def test_deprecation_headers_on_resolve_and_download(staged, as_user, maintainer
 
     client.client.delete("/api/v1" + V + "/deprecation")
     assert "Deprecation" not in client.get(M + "/resolve?stage=staging")
+
+
+def test_reviewing_needs_the_review_scope_not_write(
+    staged, as_token, as_user, contributor, reviewer
+):
+    body = open_it(as_user(contributor)).json()
+    path = f"/requests/{body['id']}/reviews"
+    refused = as_token(reviewer, "write").post(path, {"decision": "approve"})
+    assert_error(refused, 403, "insufficient_scope")
+    assert "'review' scope" in refused.json()["error"]["message"]
+    assert as_token(reviewer, "review").post(path, {"decision": "approve"}).status_code == 201
+    assert ModelVersion.objects.get(pk=staged.pk).stage == Stage.PRODUCTION

@@ -25,7 +25,7 @@ from registry.models import (
     Stage,
     StageTransition,
 )
-from registry.services import apply_transition, change_stage
+from registry.services import apply_transition, change_stage, update_model
 
 pytestmark = pytest.mark.django_db
 
@@ -393,3 +393,19 @@ def test_the_inbox_lists_what_the_user_may_act_on(
     assert list(promotions.open_requests_to_review(reviewer)) == [request]
     assert list(promotions.open_requests_to_review(contributor)) == []  # own request
     assert list(promotions.open_requests_to_review(viewer)) == []
+
+
+def test_only_maintainers_let_a_model_serve_several_production_versions(
+    client: Any, model: RegisteredModel, contributor: User, maintainer: User
+) -> None:
+    with pytest.raises(PermissionDenied):
+        update_model(model=model, actor=contributor, allow_multiple_production=True)
+    client.force_login(maintainer)
+    client.post(
+        f"/models/fraud/{model.name}/edit/",
+        {"task_type": "other", "visibility": "team", "allow_multiple_production": "on"},
+    )
+    assert RegisteredModel.objects.get(pk=model.pk).allow_multiple_production is True
+    assert AuditEvent.objects.filter(
+        action="model.update", changes__allow_multiple_production=[False, True]
+    ).exists()
