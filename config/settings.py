@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.env import envbool, envint, envlist, envsecret, envstr
 from config.s3 import s3_storage
@@ -220,8 +221,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # not after the system's TCP timeout.
     "socket_connect_timeout": envint("CELERY_BROKER_CONNECT_TIMEOUT", 3),
 }
-# Periodic jobs (run `celery -A config beat` next to the workers).
-# Periodic work, run by `celery beat` in production.
+# Queues: one per kind of slow work, so each can get its own workers (README, "Scaling
+# out"). A worker started without --queues consumes them all.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "webhooks", "render", "archive")]
+CELERY_TASK_ROUTES = {
+    "registry.tasks.deliver_webhook": {"queue": "webhooks"},
+    # Rendering (lineage graphs, …) and archive/restore copies, whichever app defines them.
+    "*.render_*": {"queue": "render"},
+    "*.archive_*": {"queue": "archive"},
+    "*.restore_*": {"queue": "archive"},
+}
+# Periodic work, run by one `celery -A config beat` next to the workers.
 CELERY_BEAT_SCHEDULE = {
     # Webhook deliveries whose message was lost (broker down, worker killed): re-enqueue.
     "sweep-webhooks": {"task": "registry.tasks.sweep_webhooks", "schedule": 60.0},
