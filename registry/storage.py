@@ -95,16 +95,22 @@ def is_local(storage: Storage) -> bool:
 
 
 class _NamedStorage(LazyObject):
-    def __init__(self, alias: str) -> None:
-        self.__dict__["_alias"] = alias
-        super().__init__()
+    alias: str
 
     def _setup(self) -> None:
-        self._wrapped = storages[self.__dict__["_alias"]]
+        self._wrapped = storages[self.alias]
 
 
-artifact_storage: Storage = _NamedStorage("artifacts")  # type: ignore[assignment]
-archive_storage: Storage = _NamedStorage("archive")  # type: ignore[assignment]
+class _ArtifactStorage(_NamedStorage):
+    alias = "artifacts"
+
+
+class _ArchiveStorage(_NamedStorage):
+    alias = "archive"
+
+
+artifact_storage: Storage = _ArtifactStorage()  # type: ignore[assignment]
+archive_storage: Storage = _ArchiveStorage()  # type: ignore[assignment]
 
 
 @receiver(setting_changed)

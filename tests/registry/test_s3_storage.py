@@ -15,6 +15,7 @@ import sys
 
 import boto3
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.urls import reverse
 
@@ -154,3 +155,13 @@ def test_settings_build_both_s3_aliases_from_the_environment(tmp_path):
 
 def test_without_buckets_the_archive_is_another_local_directory(settings):
     assert not isinstance(storages.create_storage(settings.STORAGES["archive"]), S3ArtifactStorage)
+
+
+def test_an_artifact_over_the_size_limit_leaves_nothing_in_the_bucket(
+    s3, s3_endpoint, settings, make_model, make_version
+):
+    settings.MODELGATE_MAX_ARTIFACT_BYTES = 9 * MIB
+    with pytest.raises(ValidationError, match="MODELGATE_MAX_ARTIFACT_BYTES"):
+        make_version(make_model("churn"), "1.0.0", files={"big.bin": os.urandom(10 * MIB)})
+    assert objects(s3_endpoint, s3["artifacts"]) == {}
+    assert not Blob.objects.exists()
