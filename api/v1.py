@@ -314,7 +314,7 @@ def create_version(
     """Register a version with its metadata and, in "files", artifacts stored already:
     [{"path", "sha256"}] naming completed uploads (POST /uploads) or known blobs.
     Without "version" the model's scheme picks one (timestamp and sequential schemes)."""
-    model = model_for_user(request.user, team, name)
+    model = model_for_user(request.user, team, name, with_latest=False)
     data = payload.dict(exclude_none=True)
     version = data.pop("version", None)
     files = uploads.file_refs(data.pop("files", None))
@@ -322,7 +322,7 @@ def create_version(
     metadata = clean_version_metadata(data)
     mv = services.register_version(model=model, actor=request.user, metadata=metadata,
                                    version=version, blobs=files)  # fmt: skip
-    return Status(201, _version_detail(request, team, name, mv.version))
+    return Status(201, _version_out(request, mv))  # as GET would answer it
 
 
 VERSION_PATH = MODEL_PATH + "/versions/{version}"
