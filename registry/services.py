@@ -359,23 +359,18 @@ def _create_version_rows(
         created_by=actor,
         **{field: _as_stored(field, getattr(metadata, field)) for field in _NORMALISED},
     )
-    metrics = sorted(
-        (
-            Metric(
-                version=mv,
-                model=model,
-                split=m.split,
-                name=m.name,
-                value=m.value,
-                direction=m.direction,
-            )
-            for m in metadata.metrics
-        ),
-        key=lambda m: (m.split, m.name),  # Metric.Meta.ordering
-    )
-    tags = [
-        VersionTag(version=mv, key=key, value=metadata.tags[key]) for key in sorted(metadata.tags)
+    metrics = [
+        Metric(
+            version=mv,
+            model=model,
+            split=m.split,
+            name=m.name,
+            value=m.value,
+            direction=m.direction,
+        )
+        for m in metadata.metrics
     ]
+    tags = [VersionTag(version=mv, key=key, value=value) for key, value in metadata.tags.items()]
     blob_artifacts = [
         *(
             Artifact(version=mv, path=path, blob_id=b.sha256, size=b.size)
@@ -390,6 +385,7 @@ def _create_version_rows(
         StageTransition.objects.create(
             version=mv, from_stage="", to_stage=Stage.DEVELOPMENT, actor=actor, comment="registered"
         )
+        _sort_as_stored(mv, metrics, tags)
 
     # Where the database hands out the version's id up front (PostgreSQL), its metrics,
     # tags and first transition are written before the lock: foreign keys are checked at
@@ -449,6 +445,48 @@ def _create_version_rows(
     # Artifacts are listed in the database's path order: only "none" is known without it.
     _preload(mv, metrics=metrics, tags=tags, **({} if blob_artifacts else {"artifacts": []}))
     return mv
+
+
+def _sort_as_stored(mv: ModelVersion, metrics: list[Metric], tags: list[VersionTag]) -> None:
+    """Put the rows just written in the order a read gives them: their Meta.ordering,
+    compared by the database's collation (which need not be Python's code point order)."""
+    if len(metrics) < 2 and len(tags) < 2:
+        return
+    if _orders_by_code_point():
+        metrics.sort(key=lambda m: (m.split, m.name))  # Metric.Meta.ordering
+        tags.sort(key=lambda t: t.key)  # VersionTag.Meta.ordering
+        return
+    q = connection.ops.quote_name
+    metric_table, tag_table = q(Metric._meta.db_table), q(VersionTag._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 0, {q('split')}, {q('name')} FROM {metric_table} WHERE version_id = %s "
+            f"UNION ALL SELECT 1, {q('key')}, '' FROM {tag_table} WHERE version_id = %s "
+            "ORDER BY 1, 2, 3",
+            [mv.pk, mv.pk],
+        )
+        rank = {tuple(row): index for index, row in enumerate(cursor.fetchall())}
+    metrics.sort(key=lambda m: rank[0, m.split, m.name])  # Metric.Meta.ordering
+    tags.sort(key=lambda t: rank[1, t.key, ""])  # VersionTag.Meta.ordering
+
+
+_CODE_POINT_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"}
+_code_point_order: dict[str, bool] = {}
+
+
+def _orders_by_code_point() -> bool:
+    """Whether the database compares text as Python does, by code point: SQLite, and
+    PostgreSQL databases created with the C collation (asked once per database)."""
+    if connection.vendor == "sqlite":
+        return True
+    if connection.vendor != "postgresql":
+        return False
+    name = connection.settings_dict["NAME"]
+    if name not in _code_point_order:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+            _code_point_order[name] = cursor.fetchone()[0] in _CODE_POINT_COLLATIONS
+    return _code_point_order[name]
 
 
 def _reserve_id(model: type[Model]) -> int | None:
