@@ -470,13 +470,13 @@ def _sort_as_stored(mv: ModelVersion, metrics: list[Metric], tags: list[VersionT
     tags.sort(key=lambda t: rank[1, t.key, ""])  # VersionTag.Meta.ordering
 
 
-_CODE_POINT_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"}
+_CODE_POINT_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8"}
 _code_point_order: dict[str, bool] = {}
 
 
 def _orders_by_code_point() -> bool:
     """Whether the database compares text as Python does, by code point: SQLite, and
-    PostgreSQL databases created with the C collation (asked once per database)."""
+    PostgreSQL databases on the C locale of the C library (asked once per database)."""
     if connection.vendor == "sqlite":
         return True
     if connection.vendor != "postgresql":
@@ -484,8 +484,13 @@ def _orders_by_code_point() -> bool:
     name = connection.settings_dict["NAME"]
     if name not in _code_point_order:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
-            _code_point_order[name] = cursor.fetchone()[0] in _CODE_POINT_COLLATIONS
+            # datlocprovider exists from PostgreSQL 15 on ("c": the C library, "i": ICU).
+            cursor.execute(
+                "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM pg_database d "
+                "WHERE datname = current_database()"
+            )
+            collate, provider = cursor.fetchone()
+        _code_point_order[name] = provider in (None, "c") and collate in _CODE_POINT_COLLATIONS
     return _code_point_order[name]
 
 
