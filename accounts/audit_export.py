@@ -74,7 +74,8 @@ class _Line:
         return value
 
 
-def _csv_cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A value as CSV text that no spreadsheet runs as a formula."""
     if value is None:
         return ""
     if isinstance(value, dict | list):
@@ -88,7 +89,7 @@ def csv_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
     yield writer.writerow(COLUMNS)
     for event in events:
         row = event_row(event)
-        yield writer.writerow([_csv_cell(row[column]) for column in COLUMNS])
+        yield writer.writerow([csv_cell(row[column]) for column in COLUMNS])
 
 
 def export_response(

@@ -272,7 +272,7 @@ def _unauthorized(description: str) -> HttpResponse:
 
 
 def _insufficient_scope(scope: str) -> HttpResponse:
-    detail = f"This token lacks the {scope!r} scope this request needs."
+    detail = f"This token lacks the '{scope}' scope this request needs."
     response = JsonResponse(
         {"error": "insufficient_scope", "detail": detail, "scope": scope}, status=403
     )

@@ -34,16 +34,26 @@ class InsufficientScope(Exception):
 
     def __init__(self, scope: str) -> None:
         self.scope = scope
-        super().__init__(f"This token lacks the {scope!r} scope this request needs.")
+        super().__init__(f"This token lacks the '{scope}' scope this request needs.")
 
 
 class CsrfFailed(Exception):
     """A session request changing state without the CSRF token (403)."""
 
 
-def needed_scope(method: str) -> str:
-    # Reading needs "read"; anything that changes state needs "write" (which implies read).
-    return ApiToken.Scope.READ if method in SAFE_METHODS else ApiToken.Scope.WRITE
+# Endpoints (URL names) that act as a reviewer: they need "review", not "write".
+REVIEW_ENDPOINTS = frozenset({"api-request-reviews", "api-request-override"})
+
+
+def needed_scope(request: HttpRequest) -> str:
+    """Reading needs "read"; reviewing a promotion request needs "review"; anything else
+    that changes state needs "write" (which implies read)."""
+    if (request.method or "GET") in SAFE_METHODS:
+        return ApiToken.Scope.READ
+    match = request.resolver_match
+    if match is not None and match.url_name in REVIEW_ENDPOINTS:
+        return ApiToken.Scope.REVIEW
+    return ApiToken.Scope.WRITE
 
 
 class BearerToken(HttpBearer):
@@ -58,7 +68,7 @@ class BearerToken(HttpBearer):
             api_token = tokens.verify(token)
         except tokens.TokenRejected as exc:
             raise Unauthenticated(str(exc)) from None
-        scope = needed_scope(request.method or "GET")
+        scope = needed_scope(request)
         if not tokens.has_scope(api_token, scope):
             raise InsufficientScope(scope)
         request.user = api_token.user

@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from api.auth import CsrfFailed, InsufficientScope, Unauthenticated
+from registry.errors import Conflict
 from registry.search import SearchError
 
 NON_FIELD = "__all__"
@@ -150,7 +151,12 @@ def install(api: NinjaAPI) -> None:
         details = [{"field": "q", "message": str(exc), "position": exc.position}]
         return error_response(api, request, 400, "invalid_query", str(exc), "q", details)
 
+    def on_conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
+        field = {"to_stage": "stage"}.get(exc.field or "", exc.field)
+        return error_response(api, request, 409, "conflict", exc.message, field)
+
     handlers: list[tuple[type[Exception], Any]] = [
+        (Conflict, on_conflict),
         (ValidationError, on_domain_validation),
         (NinjaValidationError, on_schema_validation),
         (SearchError, on_search_error),

@@ -49,6 +49,7 @@ class ModelUpdate(Body):
     framework: str | None = None
     tags: dict[str, str | None] | None = None
     visibility: str | None = None
+    allow_multiple_production: bool | None = None
 
 
 class VersionCreate(Body):
@@ -122,6 +123,7 @@ class ModelOut(Schema):
     framework: str
     versioning_scheme: str
     visibility: str
+    allow_multiple_production: bool
     tags: dict[str, str]
     version_count: int
     latest_version: VersionRef | None
@@ -166,6 +168,12 @@ class VersionSummary(Schema):
     url: str
 
 
+class DeprecationInfo(Schema):
+    deprecated_at: dt.datetime
+    reason: str
+    sunset: dt.date | None
+
+
 class VersionOut(VersionSummary):
     model: str
     task_type: str
@@ -181,6 +189,7 @@ class VersionOut(VersionSummary):
     tags: dict[str, str]
     artifacts: list[ArtifactOut]
     manifest_url: str
+    deprecation: DeprecationInfo | None = None
 
 
 class StageChangeOut(Schema):

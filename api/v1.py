@@ -14,20 +14,17 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Schema, Status
 
 from accounts.policy import Action, memberships, teams_for
-from api import errors, search, uploads
+from api import errors, promotions, search, uploads
 from api.auth import AUTH
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from api.pagination import page
+from api.params import ERRORS, Limit, Name_, Team_, Version_
 from api.schemas import (
-    MODEL_NAME,
-    TEAM_SLUG,
-    VERSION,
     Body,
-    Error,
     ModelCreate,
     ModelOut,
     ModelPage,
@@ -39,7 +36,7 @@ from api.schemas import (
     VersionPage,
     VersionUpdate,
 )
-from registry import aliases, services
+from registry import aliases, deprecation, services
 from registry.access import model_for_user, version_for_user
 from registry.metadata import clean_version_metadata
 from registry.models import Alias, ModelTag, ModelVersion, RegisteredModel, Stage
@@ -67,20 +64,6 @@ api = ModelgateAPI(
     "`Authorization: Bearer mg_…` (a personal API token) or a signed-in session.",
 )
 errors.install(api)
-
-ERRORS: dict[int, Any] = {
-    400: Error,
-    401: Error,
-    403: Error,
-    404: Error,
-    413: Error,
-    422: Error,
-}
-
-Team_ = Path(..., pattern=TEAM_SLUG, description="team slug")
-Name_ = Path(..., pattern=MODEL_NAME, description="model name")
-Version_ = Path(..., pattern=VERSION, description="version string")
-Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
 # --- serialisation ----------------------------------------------------------------------
@@ -142,6 +125,15 @@ def _version_out(request: HttpRequest, mv: ModelVersion) -> dict[str, Any]:
         "framework": mv.framework,
         "framework_version": mv.framework_version,
         "stage_changed_at": mv.stage_changed_at,
+        "deprecation": (
+            {
+                "deprecated_at": mv.deprecated_at,
+                "reason": mv.deprecation_reason,
+                "sunset": mv.sunset_date,
+            }
+            if mv.deprecated_at
+            else None
+        ),
         "metrics": metrics,
         "params": mv.params,
         "environment": mv.environment,
@@ -264,8 +256,9 @@ def get_model(request: HttpRequest, team: str = Team_, name: str = Name_) -> dic
 def update_model(
     request: HttpRequest, payload: ModelUpdate, team: str = Team_, name: str = Name_
 ) -> dict[str, Any]:
-    """Change description, task type, framework, tags (contributors) or visibility
-    (maintainers). Tags, when given, replace all of the model's tags."""
+    """Change description, task type, framework, tags (contributors), or visibility and
+    allow_multiple_production (maintainers). Tags, when given, replace all of the model's
+    tags."""
     model = model_for_user(request.user, team, name)
     services.update_model(model=model, actor=request.user, **_changes(payload))
     return _model_out(model_for_user(request.user, team, name))
@@ -313,7 +306,9 @@ def create_version(
 ) -> Status:
     """Register a version with its metadata and, in "files", artifacts stored already:
     [{"path", "sha256"}] naming completed uploads (POST /uploads) or known blobs.
-    Without "version" the model's scheme picks one (timestamp and sequential schemes)."""
+    Without "version" the model's scheme picks one: the registration time (timestamp), or
+    for semantic models the next version by what changed since the latest: a signature
+    break is major, a compatible addition minor, anything else patch."""
     model = model_for_user(request.user, team, name, with_latest=False)
     data = payload.dict(exclude_none=True)
     version = data.pop("version", None)
@@ -391,28 +386,36 @@ def change_stage(
 )
 def resolve(
     request: HttpRequest,
+    response: HttpResponse,
     stage: str = "",
     alias: str = Query("", description="an alias name, instead of stage"),
     team: str = Team_,
     name: str = Name_,
 ) -> dict[str, Any]:
     """The model's version in `stage` (the highest, if several), e.g. ?stage=production,
-    or the version an alias points at, e.g. ?alias=champion: exactly one of the two."""
+    or the version an alias points at, e.g. ?alias=champion: exactly one of the two.
+    A deprecated version comes with `Deprecation` (and `Sunset`) headers."""
     if bool(stage) == bool(alias):
         raise ValidationError({"stage": "give exactly one of stage and alias"})
     if alias:
         mv = aliases.resolve_alias(model_for_user(request.user, team, name), alias)
-        return _version_detail(request, team, name, mv.version)
-    if stage.lower() not in Stage.values:
-        raise ValidationError({"stage": f"unknown stage: use one of {', '.join(Stage.values)}"})
-    model = model_for_user(request.user, team, name)
-    mv = ModelVersion.objects.filter(model=model, stage=stage.lower()).order_by("-sort_key").first()
-    if mv is None:
-        raise Http404(f"{team}/{name} has no version in {Stage(stage.lower()).label}.")
+    else:
+        if stage.lower() not in Stage.values:
+            raise ValidationError({"stage": f"unknown stage: use one of {', '.join(Stage.values)}"})
+        model = model_for_user(request.user, team, name)
+        mv = (
+            ModelVersion.objects.filter(model=model, stage=stage.lower())
+            .order_by("-sort_key")
+            .first()
+        )
+        if mv is None:
+            raise Http404(f"{team}/{name} has no version in {Stage(stage.lower()).label}.")
+    deprecation.add_headers(response, mv)
     return _version_detail(request, team, name, mv.version)
 
 
 api.add_router("", uploads.router)  # resumable uploads, known blobs
+api.add_router("", promotions.router)  # promotion requests, reviews, timeline, deprecation
 api.add_router(
     "/search", search.register(ERRORS, Limit, _model_out, _version_summary)
 )  # the search language

@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "registry.context_processors.navigation",
             ],
         },
     },
@@ -201,12 +202,48 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # An unreachable broker fails an enqueue in seconds (the sweep re-enqueues later),
+    # not after the system's TCP timeout.
+    "socket_connect_timeout": envint("CELERY_BROKER_CONNECT_TIMEOUT", 3),
+}
+# Periodic jobs (run `celery -A config beat` next to the workers).
+# Periodic work, run by `celery beat` in production.
+CELERY_BEAT_SCHEDULE = {
+    # Webhook deliveries whose message was lost (broker down, worker killed): re-enqueue.
+    "sweep-webhooks": {"task": "registry.tasks.sweep_webhooks", "schedule": 60.0},
+    "expire-promotion-requests": {
+        "task": "registry.tasks.expire_promotion_requests",
+        "schedule": envint("MODELGATE_EXPIRY_SWEEP_SECONDS", 300),
+    },
+}
 
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
+
+# Email (review requests and decisions): printed to the console unless SMTP is configured.
+_MAIL_BACKEND = envstr(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+_MAIL_OPTIONS: dict[str, object] = {}
+if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
+    _MAIL_OPTIONS = {
+        "host": envstr("EMAIL_HOST", "localhost"),
+        "port": envint("EMAIL_PORT", 25),
+        "username": envstr("EMAIL_HOST_USER"),
+        "password": envsecret("EMAIL_HOST_PASSWORD"),
+        "use_tls": envbool("EMAIL_USE_TLS", False),
+    }
+MAILERS = {"default": {"BACKEND": _MAIL_BACKEND, "OPTIONS": _MAIL_OPTIONS}}
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "modelgate@localhost")
+# Where links in emails and webhook payloads point.
+MODELGATE_BASE_URL = envstr("MODELGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Security: hardened in production mode (what `check --deploy` asks for).
 SESSION_COOKIE_HTTPONLY = True

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", api_v1.urls),
     path("accounts/", include("accounts.urls")),
     path("teams/", include("accounts.team_urls")),
+    path("teams/", include("registry.webhook_urls")),
     path("audit/", include("accounts.audit_urls")),
     path("", include("registry.urls")),
 ]

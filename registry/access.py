@@ -10,8 +10,8 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 
-from accounts.policy import Action, require
-from registry.models import ModelVersion, RegisteredModel
+from accounts.policy import Action, readable_models_q, require
+from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
 
 def model_for_user(
@@ -39,3 +39,13 @@ def version_for_user(
     )
     require(user, action, mv)
     return mv
+
+
+def request_for_user(user: Any, pk: int) -> PromotionRequest:
+    """A promotion request whose model the user may read (404 otherwise)."""
+    return get_object_or_404(
+        PromotionRequest.objects.filter(readable_models_q(user, "model")).select_related(
+            "team", "model__team", "version__model__team", "version__created_by", "requested_by"
+        ),
+        pk=pk,
+    )

@@ -16,7 +16,8 @@ from django.http import Http404
 
 from accounts import audit
 from accounts.policy import Action, require
-from registry.models import Alias, ModelVersion, RegisteredModel, alias_name_validator
+from registry import webhooks
+from registry.models import Alias, AliasEvent, ModelVersion, RegisteredModel, alias_name_validator
 
 
 class AliasNotFound(Http404):
@@ -85,12 +86,26 @@ def set_alias(
         alias.protected = new_protected
         alias.updated_by = actor if getattr(actor, "is_authenticated", False) else None
         alias.save()
+        AliasEvent.objects.create(model=locked, name=name, version=target, actor=alias.updated_by)
         audit.record(
             "alias.set",
             actor=actor,
             obj=alias,
             team=locked.team,
             changes=audit.diff(before, after),
+        )
+        webhooks.emit(
+            locked.team,
+            webhooks.Event.ALIAS_MOVED,
+            {
+                "alias": name,
+                "from_version": before.get("version"),
+                "to_version": target.version,
+                "protected": new_protected,
+            },
+            actor=actor,
+            model=locked,
+            version=target,
         )
     return alias
 
@@ -116,7 +131,21 @@ def delete_alias(model: RegisteredModel, name: str, actor: Any) -> None:
                 "protected": [alias.protected, None],
             },
         )
+        webhooks.emit(
+            locked.team,
+            webhooks.Event.ALIAS_MOVED,
+            {
+                "alias": name,
+                "from_version": alias.version.version,
+                "to_version": None,
+                "protected": alias.protected,
+            },
+            actor=actor,
+            model=locked,
+        )
         alias.delete()
+        deleted_by = actor if getattr(actor, "is_authenticated", False) else None
+        AliasEvent.objects.create(model=locked, name=name, version=None, actor=deleted_by)
 
 
 def resolve_alias(model: RegisteredModel, name: str) -> ModelVersion:

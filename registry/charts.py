@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.utils.html import escape
@@ -67,17 +68,9 @@ def _labelled(count: int, most: int = 12) -> list[int]:
     return chosen
 
 
-def line_chart(
-    points: list[Point], *, title: str, width: int = 720, height: int = 260
-) -> SafeString:
-    left, right, top, bottom = 56, 16, 16, 48
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [p.value for p in points]
-    ticks = nice_ticks(min(values), max(values))
+def _y_scale(ticks: list[float], top: float, plot_h: float) -> Callable[[float], float]:
+    """Value → y coordinate, the first tick at the bottom of the plot, the last at the top."""
     y_min, y_max = ticks[0], ticks[-1]
-
-    def x(i: int) -> float:
-        return left + (plot_w * i / (len(points) - 1) if len(points) > 1 else plot_w / 2)
 
     def y(v: float) -> float:
         # Halved first so spans near the float limits stay finite; a span too small to
@@ -87,6 +80,19 @@ def line_chart(
             return top + plot_h / 2
         return top + plot_h - (v / 2 - y_min / 2) / half_span * plot_h
 
+    return y
+
+
+def _frame(
+    title: str,
+    width: int,
+    height: int,
+    left: int,
+    right: int,
+    ticks: list[float],
+    y: Callable[[float], float],
+) -> list[str]:
+    """The opening <svg> (labelled for screen readers) and a grid line per tick."""
     parts = [
         f'<svg viewBox="0 0 {width} {height}" class="chart" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
@@ -99,6 +105,22 @@ def line_chart(
         parts.append(
             f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">{tick:g}</text>'
         )
+    return parts
+
+
+def line_chart(
+    points: list[Point], *, title: str, width: int = 720, height: int = 260
+) -> SafeString:
+    left, right, top, bottom = 56, 16, 16, 48
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [p.value for p in points]
+    ticks = nice_ticks(min(values), max(values))
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (len(points) - 1) if len(points) > 1 else plot_w / 2)
+
+    y = _y_scale(ticks, top, plot_h)
+    parts = _frame(title, width, height, left, right, ticks, y)
     for i in _labelled(len(points)):
         lx, ly = x(i), height - bottom + 16
         parts.append(
@@ -115,6 +137,50 @@ def line_chart(
             f'<circle cx="{x(i):.1f}" cy="{y(point.value):.1f}" r="4" fill="{colour}">'
             f"<title>{escape(point.label)}: {point.value:g} ({escape(point.stage)})</title>"
             "</circle>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 -- every interpolated text is escaped
+
+
+# Bar colours by how a version's value compares with the baseline's (DESIGN: better green,
+# worse red, by each metric's direction); the baseline and unchanged values are grey.
+_CHANGE_COLOURS = {"better": "#198754", "worse": "#dc3545"}
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float | None  # None: the version has no such value (no bar)
+    change: str = ""
+
+
+def bar_chart(bars: list[Bar], *, title: str, width: int = 340, height: int = 200) -> SafeString:
+    """One metric across versions: a bar per version, on a scale that includes zero."""
+    left, right, top, bottom = 48, 8, 12, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [b.value for b in bars if b.value is not None]
+    ticks = nice_ticks(min(0.0, *values), max(0.0, *values), 4) if values else [0.0, 1.0]
+    y = _y_scale(ticks, top, plot_h)
+    slot = plot_w / max(len(bars), 1)
+    bar_w = min(48.0, slot * 0.6)
+    parts = _frame(title, width, height, left, right, ticks, y)
+    zero = y(0.0)
+    for i, bar in enumerate(bars):
+        cx = left + slot * (i + 0.5)
+        label_y = height - bottom + 14
+        parts.append(
+            f'<text x="{cx:.1f}" y="{label_y}" text-anchor="end" '
+            f'transform="rotate(-25 {cx:.1f} {label_y})" class="tick">{escape(bar.label)}</text>'
+        )
+        if bar.value is None:
+            continue
+        top_y, bottom_y = sorted((y(bar.value), zero))
+        colour = _CHANGE_COLOURS.get(bar.change, "#6c757d")
+        suffix = f" ({escape(bar.change)})" if bar.change else ""
+        parts.append(
+            f'<rect x="{cx - bar_w / 2:.1f}" y="{top_y:.1f}" width="{bar_w:.1f}" '
+            f'height="{max(bottom_y - top_y, 1):.1f}" fill="{colour}">'
+            f"<title>{escape(bar.label)}: {bar.value:g}{suffix}</title></rect>"
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 -- every interpolated text is escaped

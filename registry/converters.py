@@ -32,7 +32,12 @@ class ExportFormatConverter(ModelNameConverter):
     regex = r"csv|jsonl"
 
 
+class CompareFormatConverter(ModelNameConverter):
+    regex = r"md|csv"
+
+
 register_converter(ModelNameConverter, "model_name")
 register_converter(VersionConverter, "version")
 register_converter(ArtifactPathConverter, "artifact_path")
 register_converter(ExportFormatConverter, "export_format")
+register_converter(CompareFormatConverter, "compare_format")

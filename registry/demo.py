@@ -1086,6 +1086,19 @@ def model_description(spec: ModelSpec) -> str:
     )
 
 
+# The fraud team's Production gates (registry.policies gate kinds and their fields).
+PRODUCTION_GATES = [
+    {"kind": "required_metadata", "fields": ["description", "signature"]},
+    {"kind": "time_in_stage", "stage": "staging", "hours": 24},
+]
+CHAMPION_GUARDED_MODEL = "card-fraud-xgb"
+CHAMPION_GATE = {"kind": "champion", "metric": "test.auc", "tolerance": 0.002}
+REQUEST_JUSTIFICATION = (
+    "Promote **{version}**: it beat the current Production version on the offline test set "
+    "and ran a week in Staging on shadow traffic with no alerts."
+)
+
+
 @dataclass(frozen=True)
 class StageEvent:
     when: dt.datetime

@@ -12,7 +12,8 @@ from accounts.policy import Action, teams_for
 from registry import versioning
 from registry.markdown import MAX_DESCRIPTION_LENGTH
 from registry.metadata import clean_tags, parse_requirements_text
-from registry.models import RegisteredModel, Stage, TaskType, Visibility
+from registry.models import Decision, GateKind, RegisteredModel, Stage, TaskType, Visibility
+from registry.policies import METADATA_FIELDS, REVIEWER_ROLES
 
 
 class BootstrapMixin:
@@ -241,6 +242,12 @@ class StageForm(forms.Form):
     comment = forms.CharField(
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+    override_reason = forms.CharField(required=False, max_length=2000)
+
+
+class DeprecateForm(forms.Form):
+    reason = forms.CharField(max_length=500)
+    sunset = forms.DateField(required=False)
 
 
 class EditModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
@@ -264,11 +271,18 @@ class EditModelForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
         help_text="Internal models are readable by every signed-in user; only the team may "
         "change them.",
     )
+    allow_multiple_production = forms.BooleanField(
+        required=False,
+        label="Several versions may serve in Production at once",
+        help_text="For A/B tests or regional variants. Otherwise a version entering "
+        "Production replaces the current one.",
+    )
 
     def __init__(self, *args: Any, may_maintain: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not may_maintain:
             del self.fields["visibility"]
+            del self.fields["allow_multiple_production"]
 
     def clean_tags(self) -> dict[str, str]:
         return parse_tag_lines(self.cleaned_data["tags"])
@@ -294,3 +308,57 @@ class EditVersionForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
 def tag_lines(tags: Any) -> str:
     """Tags as the edit forms show them: one key=value per line."""
     return "\n".join(f"{t.key}={t.value}" if t.value else t.key for t in tags)
+
+
+class PromotionRequestForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
+    to_stage = forms.ChoiceField(label="Move to")
+    justification = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Why this version should go there: what changed, how it was evaluated.",
+    )
+
+    def __init__(self, *args: Any, stages: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["to_stage"].choices = stages  # type: ignore[attr-defined]
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=Decision.choices)
+    comment = forms.CharField(required=False, max_length=5000, widget=forms.Textarea)
+
+
+class PolicyForm(forms.Form):
+    required_approvals = forms.IntegerField(min_value=0, max_value=10)
+    reviewer_roles = forms.MultipleChoiceField(
+        required=False,
+        choices=[(r.value, r.label) for r in REVIEWER_ROLES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    author_may_review = forms.BooleanField(required=False)
+    expiry_hours = forms.IntegerField(min_value=1, max_value=24 * 90)
+    replaced_stage = forms.ChoiceField(
+        choices=[("archived", "Archived"), ("staging", "Staging"), ("development", "Development")]
+    )
+
+
+class GateForm(forms.Form):
+    kind = forms.ChoiceField(choices=GateKind.choices)
+    rule = forms.CharField(required=False, max_length=500)
+    metric = forms.CharField(required=False, max_length=200)
+    tolerance = forms.FloatField(required=False, min_value=0)
+    stage = forms.ChoiceField(required=False, choices=[("", "—"), *Stage.choices[:3]])
+    hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 365)
+    fields = forms.MultipleChoiceField(
+        required=False, choices=list(METADATA_FIELDS.items()), widget=forms.CheckboxSelectMultiple
+    )
+
+    def gate_fields(self) -> dict[str, Any]:
+        """Only the fields the chosen kind uses (the domain validates them)."""
+        data = self.cleaned_data
+        return {
+            GateKind.METRIC_RULE: {"rule": data["rule"]},
+            GateKind.CHAMPION: {"metric": data["metric"], "tolerance": data["tolerance"] or 0},
+            GateKind.TIME_IN_STAGE: {"stage": data["stage"], "hours": data["hours"] or 0},
+            GateKind.REQUIRED_METADATA: {"fields": list(data["fields"])},
+        }[data["kind"]]

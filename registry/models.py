@@ -16,6 +16,12 @@ from accounts import policy
 from accounts.models import AppendOnlyModel, AppendOnlyQuerySet, Team
 from registry.fields import ByteOrderCharField
 from registry.markdown import MAX_DESCRIPTION_LENGTH
+from registry.models_webhooks import (  # noqa: F401 -- the app's models live in registry.models
+    DeliveryState,
+    Webhook,
+    WebhookAllowedHost,
+    WebhookDelivery,
+)
 from registry.versioning import Scheme
 
 model_name_validator = RegexValidator(
@@ -95,6 +101,11 @@ class RegisteredModel(models.Model):
         choices=Visibility.choices,
         default=Visibility.TEAM,
         help_text="Who may read the model: its team, or every signed-in user.",
+    )
+    allow_multiple_production = models.BooleanField(
+        default=False,
+        help_text="Let several versions serve in Production at once (e.g. A/B tests); "
+        "otherwise entering Production replaces the current Production version.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -184,6 +195,11 @@ class ModelVersion(models.Model):
     training_ended_at = models.DateTimeField(null=True, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
+    # Deprecation (registry.deprecation): pages show a banner, API answers carry
+    # Deprecation and Sunset headers.
+    deprecated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deprecation_reason = models.CharField(max_length=500, blank=True, editable=False)
+    sunset_date = models.DateField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -324,6 +340,14 @@ class StageTransition(AppendOnlyModel):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     comment = models.TextField(blank=True)
+    request = models.ForeignKey(
+        "registry.PromotionRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="transitions",
+        help_text="The promotion request that made this change, if any.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AppendOnlyQuerySet.as_manager()
@@ -403,3 +427,19 @@ class Alias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name}@{self.name}"
+
+
+# Lifecycle governance models live in their own module; imported here so Django finds them.
+from registry.models_lifecycle import (  # noqa: E402, F401
+    AliasEvent,
+    Decision,
+    GatedStage,
+    GateKind,
+    Notification,
+    PromotionGate,
+    PromotionPolicy,
+    PromotionRequest,
+    Purpose,
+    RequestState,
+    Review,
+)

@@ -17,14 +17,17 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
-from registry import artifacts, uploads, versioning
+from registry import artifacts, compare, policies, promotions, uploads, versioning, webhooks
+from registry.errors import Conflict
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
     Artifact,
     Blob,
+    GatedStage,
     Metric,
     ModelTag,
     ModelVersion,
+    PromotionRequest,
     RegisteredModel,
     Stage,
     StageTransition,
@@ -97,12 +100,13 @@ def create_model(
 
 # What a model's edit form may change, and who may change it.
 MODEL_EDITABLE = ("description", "task_type", "framework", "tags")
-MODEL_MAINTAINER_ONLY = ("visibility",)
+MODEL_MAINTAINER_ONLY = ("visibility", "allow_multiple_production")
 
 
 def update_model(*, model: RegisteredModel, actor: Any, **changes: Any) -> RegisteredModel:
     """Edit a model's description, task, framework and tags (contributors) or its
-    visibility (maintainers); audited with a before/after diff."""
+    visibility and whether several versions may serve in Production (maintainers);
+    audited with a before/after diff."""
     unknown = set(changes) - set(MODEL_EDITABLE) - set(MODEL_MAINTAINER_ONLY)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "cannot be changed"))
@@ -147,6 +151,7 @@ def model_fields(model: RegisteredModel, tags: dict[str, str]) -> dict[str, Any]
         "framework": model.framework,
         "versioning_scheme": model.versioning_scheme,
         "visibility": model.visibility,
+        "allow_multiple_production": model.allow_multiple_production,
         "tags": dict(sorted(tags.items())),
     }
 
@@ -217,7 +222,7 @@ def register_version(
     """
     require(actor, Action.CONTRIBUTE, model)
     automatic = not (version or "").strip()
-    version = clean_version_string(model, version)
+    version = clean_version_string(model, version, metadata)
     # Attached paths are checked with the uploaded ones (unique, no file/directory clash).
     placeholders = [ArtifactUpload(path, io.BytesIO()) for path, _sha in blobs]
     all_paths = _clean_artifact_paths([*files, *placeholders])
@@ -232,6 +237,7 @@ def register_version(
                 staged.append(artifacts.stage_blob(upload.stream, path))
             except ValidationError as exc:  # a stream longer than announced
                 raise ValidationError({"files": exc.messages}) from None
+        hooks = webhooks.subscribed(model.team, webhooks.Event.VERSION_REGISTERED)
         with transaction.atomic():
             from_sessions: list[tuple[str, artifacts.StagedBlob]] = []
             existing: list[tuple[str, Blob]] = []
@@ -252,6 +258,12 @@ def register_version(
                 automatic=automatic,
                 existing=existing,
             )
+            # The deliveries commit with the version; the team's webhooks were looked up
+            # before the locks were taken.
+            webhooks.emit(
+                model.team, webhooks.Event.VERSION_REGISTERED, {}, actor=actor, version=mv,
+                hooks=hooks,
+            )  # fmt: skip
         # A session's bytes promoted to their address are gone; those whose blob was
         # stored already are deleted once the version is committed.
         transaction.on_commit(lambda: _delete_temps(session_temps))
@@ -276,11 +288,18 @@ def _delete_temps(names: list[str]) -> None:
             artifact_storage.delete(name)
 
 
-def clean_version_string(model: RegisteredModel, version: str | None) -> str:
-    """The version to register (validated for the model's scheme, or assigned)."""
+def clean_version_string(
+    model: RegisteredModel, version: str | None, metadata: VersionMetadata | None = None
+) -> str:
+    """The version to register: validated for the model's scheme, or assigned when left
+    out — the registration time (timestamp scheme), or for a semantic model the bump
+    registry.compare advises from the signature change since the latest version (needs
+    the new version's `metadata`)."""
     scheme = model.versioning_scheme
     if not version or not version.strip():
         automatic = versioning.auto_version(scheme, timezone.now())
+        if automatic is None and scheme == versioning.Scheme.SEMANTIC and metadata is not None:
+            automatic = _suggested_semantic_version(model, metadata)
         if automatic is None:
             raise ValidationError({"version": f"a version is required for the {scheme} scheme"})
         version = automatic
@@ -290,8 +309,30 @@ def clean_version_string(model: RegisteredModel, version: str | None) -> str:
         raise ValidationError({"version": str(exc)}) from None
 
 
+def _suggested_semantic_version(model: RegisteredModel, metadata: VersionMetadata) -> str:
+    # Read afresh: the caller's model object may predate its latest registration.
+    latest = (
+        ModelVersion.objects.filter(model=model)
+        .order_by("-sort_key")
+        .only("version", "signature")
+        .first()
+    )
+    try:
+        version, _advice = compare.suggest_version(
+            latest.version if latest else None,
+            latest.signature if latest else {},
+            metadata.signature,
+        )
+    except versioning.VersionError as exc:
+        raise ValidationError({"version": f"give a version: {exc}"}) from None
+    return version
+
+
 def _next_free_timestamp(model: RegisteredModel, version: str) -> str:
-    """Two automatic versions in the same second: the later one takes the next free second."""
+    """Two automatic versions in the same second: the later one takes the next free second.
+    (A semantic suggestion taken meanwhile is refused below, as a typed one would be.)"""
+    if model.versioning_scheme != versioning.Scheme.TIMESTAMP:
+        return version
     taken = ModelVersion.objects.filter(model=model, version=version)
     when = dt.datetime.strptime(version, versioning.TIMESTAMP_FORMAT)
     while taken.exists():
@@ -584,11 +625,38 @@ def _preload(instance: Any, **related: list[Any]) -> None:
 
 
 def change_stage(
-    *, version: ModelVersion, to_stage: str, actor: Any, comment: str = ""
+    *,
+    version: ModelVersion,
+    to_stage: str,
+    actor: Any,
+    comment: str = "",
+    override_reason: str = "",
 ) -> StageTransition:
-    """Move a version to another stage directly (the review workflow will gate this)."""
-    _check_stage(to_stage)
+    """Move a version to another stage directly, where the lifecycle and policy allow it.
+
+    Staging and Production are gated: a policy that needs approvals refuses a direct
+    change (open a promotion request instead); with 0 approvals the gates still apply,
+    and only a maintainer may override failing ones, with a reason.
+    """
     require(actor, stage_change_action(to_stage), version)
+    promotions.check_transition(version.stage, to_stage)
+    if to_stage in GatedStage.values:
+        policy = policies.effective_policy(version.model, to_stage)
+        if policy.required_approvals:
+            raise Conflict(
+                f"Moving a version to {Stage(to_stage).label} needs a promotion request "
+                f"approved by {policy.required_approvals} reviewer(s).",
+                "to_stage",
+            )
+        failing = [r for r in policies.evaluate_gates(policy, version) if not r.passed]
+        if failing and not override_reason.strip():
+            raise Conflict(
+                "Failing gates: " + "; ".join(f"{r.gate} ({r.detail})" for r in failing),
+                "to_stage",
+            )
+        if failing:
+            require(actor, Action.MAINTAIN, version)
+            comment = f"{comment} [gates overridden: {override_reason.strip()}]".strip()
     return apply_transition(version=version, to_stage=to_stage, actor=actor, comment=comment)
 
 
@@ -607,51 +675,82 @@ def _check_stage(to_stage: str) -> None:
 
 
 def apply_transition(
-    *, version: ModelVersion, to_stage: str, actor: Any, comment: str = ""
+    *,
+    version: ModelVersion,
+    to_stage: str,
+    actor: Any,
+    comment: str = "",
+    request: PromotionRequest | None = None,
+    replaced_stage: str = Stage.ARCHIVED,
 ) -> StageTransition:
     """Record and apply a stage change; the single path every stage change takes.
 
-    Entering Production archives the model's current Production version in the same
-    transaction, under the model's row lock, so a model never has two.
+    Entering Production moves the model's current Production version to `replaced_stage`
+    (Archived unless the policy names another) in the same transaction, under the model's
+    row lock, so a model never has two, unless it allows several.
     """
     _check_stage(to_stage)
     with transaction.atomic():
-        RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+        model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         current = ModelVersion.objects.select_related("model__team").get(pk=version.pk)
         if current.stage == to_stage:
-            raise ValidationError(
-                {"to_stage": f"version {current.version} is already in {Stage(to_stage).label}"}
+            raise Conflict(
+                f"version {current.version} is already in {Stage(to_stage).label}", "to_stage"
             )
         now = timezone.now()
-        if to_stage == Stage.PRODUCTION:
+        if to_stage == Stage.PRODUCTION and not model.allow_multiple_production:
             for previous in ModelVersion.objects.filter(
                 model_id=current.model_id, stage=Stage.PRODUCTION
             ).select_related("model__team"):
-                _move(previous, Stage.ARCHIVED, actor, f"replaced by {current.version}", now)
-        transition = _move(current, to_stage, actor, comment, now)
+                _move(
+                    previous, replaced_stage, actor, f"replaced by {current.version}", now, request
+                )
+        transition = _move(current, to_stage, actor, comment, now, request)
         RegisteredModel.objects.filter(pk=current.model_id).update(updated_at=now)
     version.stage, version.stage_changed_at = current.stage, current.stage_changed_at
     return transition
 
 
 def _move(
-    version: ModelVersion, to_stage: str, actor: Any, comment: str, now: Any
+    version: ModelVersion,
+    to_stage: str,
+    actor: Any,
+    comment: str,
+    now: Any,
+    request: PromotionRequest | None,
 ) -> StageTransition:
     transition = StageTransition.objects.create(
         version=version,
         from_stage=version.stage,
         to_stage=to_stage,
-        actor=actor,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
         comment=comment,
+        request=request,
     )
     audit.record(
         "version.stage",
         actor=actor,
         obj=version,
         team=version.model.team,
-        changes={"stage": [version.stage, to_stage], "comment": [None, comment or None]},
+        changes={
+            "stage": [version.stage, to_stage],
+            "comment": [None, comment or None],
+            "request": [None, request.pk if request else None],
+        },
     )
     version.stage = to_stage
     version.stage_changed_at = now
     version.save(update_fields=["stage", "stage_changed_at"])
+    webhooks.emit(
+        version.model.team,
+        webhooks.Event.STAGE_CHANGED,
+        {
+            "from_stage": transition.from_stage,
+            "to_stage": to_stage,
+            "comment": comment,
+            "transition_id": transition.pk,
+        },
+        actor=actor,
+        version=version,
+    )
     return transition

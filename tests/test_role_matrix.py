@@ -16,7 +16,16 @@ from django.urls import get_resolver, reverse
 
 from accounts import tokens
 from accounts.models import Membership
-from registry.models import ModelVersion, RegisteredModel
+from registry import promotions, webhooks
+from registry.models import (
+    ModelVersion,
+    PromotionGate,
+    PromotionPolicy,
+    RegisteredModel,
+    Webhook,
+    WebhookAllowedHost,
+    WebhookDelivery,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +40,10 @@ TEAM_CONTRIBUTE = (200, 200, 200, 200, 403, 404, LOGIN)
 SITE_ADMIN_ONLY = (200, 404, 404, 404, 404, 404, LOGIN)
 POST_ONLY = (405, 405, 405, 405, 405, 405, LOGIN)
 OWN_TOKEN = (404, 200, 404, 404, 404, 404, LOGIN)  # the maintainer's token
+TEAM_MAINTAIN = (200, 200, 403, 403, 403, 404, LOGIN)
 API_SIGNED_IN = (200, 200, 200, 200, 200, 200, 401)
 API_TEAM_READ = (200, 200, 200, 200, 200, 404, 401)
+TEAM_MAINTAIN = (200, 200, 403, 403, 403, 404, LOGIN)
 
 M = ("fraud", "churn")
 V = (*M, "1.0.0")
@@ -42,6 +53,10 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "models": ((), ALL_SIGNED_IN),
     "model-create": ((), ALL_SIGNED_IN),
     "search": ((), ALL_SIGNED_IN),  # the form explains who may register where
+    # Without ?v= the compare page explains how to pick versions; the export needs them.
+    # Permissions by version: tests/registry/test_compare_views.py.
+    "compare": ((), ALL_SIGNED_IN),
+    "compare-export": (("md",), (400, 400, 400, 400, 400, 400, LOGIN)),
     "model-detail": (M, TEAM_READ),
     "model-edit": (M, TEAM_CONTRIBUTE),
     "version-register": (M, TEAM_CONTRIBUTE),
@@ -51,6 +66,21 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "version-alias": (V, POST_ONLY),
     "version-manifest": (V, TEAM_READ),
     "artifact-download": ((*V, "model.bin"), TEAM_READ),
+    "version-deprecate": (V, POST_ONLY),
+    "model-timeline": (M, TEAM_READ),
+    "request-new": (V, TEAM_CONTRIBUTE),
+    "review-inbox": ((), ALL_SIGNED_IN),
+    "request-detail": (("request",), TEAM_READ),
+    "request-review": (("request",), POST_ONLY),
+    "request-override": (("request",), POST_ONLY),
+    "request-cancel": (("request",), POST_ONLY),
+    "notifications": ((), ALL_SIGNED_IN),
+    "notifications-read": ((), POST_ONLY),
+    "team-policies": (("fraud",), TEAM_MAINTAIN),
+    "policy-save": (("fraud",), POST_ONLY),
+    "policy-delete": (("fraud", "policy"), POST_ONLY),
+    "gate-add": (("fraud", "policy"), POST_ONLY),
+    "gate-remove": (("fraud", "gate"), POST_ONLY),
     "login": ((), (302, 302, 302, 302, 302, 302, 200)),
     "logout": ((), (405, 405, 405, 405, 405, 405, LOGIN)),  # sign out is a POST
     "profile": ((), ALL_SIGNED_IN),
@@ -63,6 +93,15 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "team-member-add": (("fraud",), POST_ONLY),
     "team-member-role": (("fraud", "membership"), POST_ONLY),
     "team-member-remove": (("fraud", "membership"), POST_ONLY),
+    "webhook-list": (("fraud",), TEAM_MAINTAIN),
+    "webhook-create": (("fraud",), TEAM_MAINTAIN),
+    "webhook-detail": (("fraud", "webhook"), TEAM_MAINTAIN),
+    "webhook-edit": (("fraud", "webhook"), TEAM_MAINTAIN),
+    "webhook-delete": (("fraud", "webhook"), TEAM_MAINTAIN),  # a confirmation page
+    "webhook-rotate": (("fraud", "webhook"), TEAM_MAINTAIN),  # a confirmation page
+    "webhook-ping": (("fraud", "webhook"), POST_ONLY),
+    "webhook-delivery": (("fraud", "webhook", "delivery"), TEAM_MAINTAIN),
+    "webhook-redeliver": (("fraud", "webhook", "delivery"), POST_ONLY),
     "audit-log": ((), SITE_ADMIN_ONLY),
     "audit-log-export": (("csv",), SITE_ADMIN_ONLY),
     "audit-team": (("fraud",), TEAM_READ),
@@ -86,6 +125,14 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-upload": ((UPLOAD,), (404, 404, 404, 404, 404, 404, 401)),
     "api:api-upload-complete": ((UPLOAD,), (405,) * 7),
     "api:api-blobs-known": ((), (405,) * 7),
+    "api:api-version-requests": (V, (405,) * 7),  # POST opens a request
+    "api:api-requests": ((), API_SIGNED_IN),
+    "api:api-request": (("request",), API_TEAM_READ),
+    "api:api-request-reviews": (("request",), (405,) * 7),
+    "api:api-request-override": (("request",), (405,) * 7),
+    "api:api-request-cancel": (("request",), (405,) * 7),
+    "api:api-timeline": (M, API_TEAM_READ),
+    "api:api-version-deprecation": (V, (405,) * 7),  # PUT deprecates, DELETE undoes
     "api:openapi-json": ((), (200,) * 7),
     "api:openapi-view": ((), (200,) * 7),
     "api:api-root": ((), (404,) * 7),
@@ -93,6 +140,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
 
 # State-changing requests: (args, form data, statuses in PERSONAS order). 302 = done.
 OK, DENIED, HIDDEN = 302, 403, 404
+SHOWN = 200  # done, and the answer is a page (a new secret, shown once)
 POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] = {
     "model-edit": (M, {"description": "x", "task_type": "other", "visibility": "team"},
                    (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
@@ -107,7 +155,48 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
     "team-member-remove": (("fraud", "membership"), {},
                            (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
     "token-revoke": (("token",), {}, (HIDDEN, OK, HIDDEN, HIDDEN, HIDDEN, HIDDEN, LOGIN)),
+    "version-deprecate": (V, {"reason": "superseded"},
+                          (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "request-new": (V, {"to_stage": "staging", "justification": "ready"},
+                    (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "request-review": (("request",), {"decision": "comment", "comment": "looks fine"},
+                       (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "request-override": (("request",), {"reason": "hotfix"},
+                         (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "request-cancel": (("request",), {}, (DENIED, DENIED, DENIED, OK, DENIED, HIDDEN, LOGIN)),
+    "notifications-read": ((), {}, (OK, OK, OK, OK, OK, OK, LOGIN)),
+    "policy-save": (("fraud",), {"target_stage": "production", "required_approvals": "1",
+                                 "expiry_hours": "24", "replaced_stage": "archived",
+                                 "reviewer_roles": "reviewer"},
+                    (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "policy-delete": (("fraud", "policy"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "gate-add": (("fraud", "policy"), {"kind": "metric_rule", "rule": "metrics.test.auc > 0.5"},
+                 (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "gate-remove": (("fraud", "gate"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    # The new secret is shown on the answer itself (200), never redirected through a session.
+    "webhook-create": (("fraud",), {"name": "new", "url": "http://127.0.0.1:9/",
+                                    "events": ["stage.changed"]},
+                       (SHOWN, SHOWN, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-edit": (("fraud", "webhook"), {"name": "ci", "url": "http://127.0.0.1:9/",
+                                            "events": ["alias.moved"]},
+                     (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-delete": (("fraud", "webhook"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-rotate": (("fraud", "webhook"), {},
+                       (SHOWN, SHOWN, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-ping": (("fraud", "webhook"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "webhook-redeliver": (("fraud", "webhook", "delivery"), {},
+                          (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
 }  # fmt: skip
+
+
+def stored() -> tuple[Any, ...]:
+    """What a refused request must leave as it was."""
+    return (
+        ModelVersion.objects.count(),
+        RegisteredModel.objects.get().description,
+        list(Webhook.objects.values_list("name", "url", "events", "active", "secret")),
+        WebhookDelivery.objects.count(),
+    )
 
 
 def named_urls() -> set[str]:
@@ -131,11 +220,28 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
           site_admin, django_user_model):  # fmt: skip
     model = make_model("churn")
     make_version(model, "1.0.0", files={"model.bin": b"weights"})
+    other = make_version(model, "1.1.0")
     django_user_model.objects.create_user("newcomer", "new@example.com", "pw")
     token, _secret = tokens.create(maintainer, name="ci", scopes=["read"])
+    opened = promotions.request_promotion(
+        version=other, to_stage="staging", actor=contributor, justification="ready"
+    )
+    policy = PromotionPolicy.objects.create(team=model.team, target_stage="production")
+    gate = PromotionGate.objects.create(
+        policy=policy, kind="metric_rule", rule="metrics.test.auc > 0"
+    )
+    WebhookAllowedHost.objects.create(host="127.0.0.1")
+    hook, _secret = webhooks.create_webhook(
+        model.team, maintainer, name="ci", url="http://127.0.0.1:9/", events=["stage.changed"]
+    )
     return {
         "token": token.pk,
         "membership": Membership.objects.get(user=viewer, team=model.team).pk,
+        "request": opened.pk,
+        "policy": policy.pk,
+        "gate": gate.pk,
+        "webhook": hook.pk,
+        "delivery": webhooks.send_ping(hook, maintainer).pk,
     }
 
 
@@ -162,12 +268,12 @@ def test_get(client, request, world, name, persona):
 def test_post(client, request, world, name, persona):
     args, data, statuses = POST_RULES[name]
     sign_in(client, request, persona)
-    before = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    before = stored()
     response = client.post(reverse(name, args=resolve_args(args, world)), data)
     expected = statuses[PERSONAS.index(persona)]
     assert response.status_code == expected
-    if expected != OK:  # refused: nothing changed
-        after = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    if expected not in (OK, SHOWN):  # refused: nothing changed
+        after = stored()
         assert after == before
 
 
@@ -176,10 +282,10 @@ def test_every_state_change_needs_the_csrf_token(world, maintainer, name):
     client = Client(enforce_csrf_checks=True)
     client.force_login(maintainer)
     args, data, _statuses = POST_RULES[name]
-    before = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    before = stored()
     response = client.post(reverse(name, args=resolve_args(args, world)), data)
     assert response.status_code == 403
-    after = (ModelVersion.objects.count(), RegisteredModel.objects.get().description)
+    after = stored()
     assert after == before
 
 

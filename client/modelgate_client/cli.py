@@ -198,6 +198,25 @@ def cmd_resolve(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace, client: Client) -> int:
+    team, model = _model_ref(args.model)
+    request = client.request_promotion(
+        team, model, args.version, args.to, args.why, rollback=args.rollback
+    )
+    if args.json:
+        print(json.dumps(request, indent=2))
+        return 0
+    print(
+        f"Request #{request['id']}: {request['model']} {request['version']} -> "
+        f"{request['to_stage']}: {request['state']} "
+        f"({request['approvals']} of {request['required_approvals']} approvals)"
+    )
+    for gate in request["gates"]:
+        print(f"  [{'pass' if gate['passed'] else 'FAIL'}] {gate['gate']}: {gate['detail']}")
+    print(request["url"])
+    return 0
+
+
 def cmd_search(args: argparse.Namespace, client: Client) -> int:
     if args.models:
         items = list(client.search(args.query, kind="models"))
@@ -266,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     by.add_argument("--stage")
     by.add_argument("--alias")
     resolve.set_defaults(func=cmd_resolve)
+
+    promote = commands.add_parser("promote", help="request a promotion (or a rollback)")
+    promote.add_argument("model", metavar="TEAM/MODEL")
+    promote.add_argument("version", metavar="VERSION")
+    promote.add_argument("--to", required=True, choices=["staging", "production"])
+    promote.add_argument("--why", required=True, help="the justification reviewers read")
+    promote.add_argument("--rollback", action="store_true", help="re-promote an earlier version")
+    promote.set_defaults(func=cmd_promote)
 
     search = commands.add_parser("search", help="search versions (or models)")
     search.add_argument("query", metavar="QUERY")

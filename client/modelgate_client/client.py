@@ -259,6 +259,45 @@ class Client:
         path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}/stage"
         return self.request("POST", path, json={"stage": stage, "comment": comment})
 
+    def request_promotion(
+        self,
+        team: str,
+        model: str,
+        version: str,
+        to_stage: str,
+        justification: str,
+        *,
+        rollback: bool = False,
+    ) -> dict[str, Any]:
+        """Ask for `version` to enter "staging" or "production" (or, with rollback=True, to
+        return to Production). The answer is the request: its state ("applied" when the
+        policy needs no approval and every gate passed), approvals and gate results."""
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}/requests"
+        body = {
+            "to_stage": to_stage,
+            "justification": justification,
+            "purpose": "rollback" if rollback else "promotion",
+        }
+        return self.request("POST", path, json=body)
+
+    def promotion_requests(
+        self, state: str | None = None, to_review: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Promotion requests you may read (newest first), or those waiting for you."""
+        params: dict[str, Any] = {"to_review": "true"} if to_review else {}
+        if state:
+            params["state"] = state
+        return self._pages("/requests", params)
+
+    def review(self, request_id: int, decision: str, comment: str = "") -> dict[str, Any]:
+        """Approve, reject (with a comment) or comment on a promotion request; needs a
+        token with the "review" scope."""
+        return self.request(
+            "POST",
+            f"/requests/{int(request_id)}/reviews",
+            json={"decision": decision, "comment": comment},
+        )
+
     # --- uploading ----------------------------------------------------------------------
 
     def known_blobs(self, hashes: Iterable[str]) -> set[str]:

@@ -9,7 +9,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.tokens import token_or_session
-from registry import artifacts
+from registry import artifacts, deprecation
 from registry.access import version_for_user
 from registry.models import Artifact, blob_storage_name
 from registry.storage import artifact_storage
@@ -88,7 +88,7 @@ def artifact_download(
     response["Accept-Ranges"] = "bytes"
     response["ETag"] = etag
     response["X-Checksum-SHA256"] = artifact.blob_id
-    return response
+    return deprecation.add_headers(response, mv)
 
 
 @require_GET

@@ -69,6 +69,7 @@ def model_edit(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
         "task_type": model.task_type,
         "framework": model.framework,
         "visibility": model.visibility,
+        "allow_multiple_production": model.allow_multiple_production,
         "tags": tag_lines(model.tags.all()),
     }
     form = EditModelForm(request.POST or None, initial=initial, may_maintain=may_maintain)

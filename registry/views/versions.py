@@ -2,17 +2,26 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Subquery
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.policy import Action, can
-from registry import aliases, services, versioning
+from registry import aliases, compare, deprecation, promotions, services, versioning
 from registry.access import model_for_user, version_for_user
-from registry.forms import EditVersionForm, RegisterVersionForm, StageForm, tag_lines
+from registry.errors import Conflict
+from registry.forms import (
+    DeprecateForm,
+    EditVersionForm,
+    RegisterVersionForm,
+    StageForm,
+    tag_lines,
+)
 from registry.metadata import VersionMetadata, clean_version_metadata
-from registry.models import RegisteredModel, Split, Stage
+from registry.models import GatedStage, ModelVersion, RegisteredModel, Split, Stage
 from registry.views.common import HtmxHttpRequest
 
 
@@ -37,13 +46,40 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         "transitions": mv.transitions.select_related("actor"),
         "aliases": mv.aliases.order_by("name"),
         "stage_choices": [
-            (stage, label)
-            for stage, label in Stage.choices
-            if stage != mv.stage and can(request.user, services.stage_change_action(stage), mv)
+            (stage, Stage(stage).label)
+            for stage in promotions.targets(mv)
+            if stage not in GatedStage.values
+            and can(request.user, services.stage_change_action(stage), mv)
         ],
+        "request_targets": [s for s in promotions.targets(mv) if s in GatedStage.values],
+        "open_requests": mv.promotion_requests.open().select_related("requested_by"),
     }
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
+    context |= _compare_links(mv)
     return render(request, "registry/version_detail.html", context)
+
+
+def _compare_links(mv: ModelVersion) -> dict[str, str]:
+    """Links to compare with the Production version and with the previous (next lower) one,
+    both found in one query, each an index range."""
+    siblings = ModelVersion.objects.filter(model_id=mv.model_id).exclude(pk=mv.pk)
+    found = (
+        RegisteredModel.objects.filter(pk=mv.model_id)
+        .values(
+            compare_production=Subquery(
+                siblings.filter(stage=Stage.PRODUCTION).order_by("-sort_key").values("pk")[:1]
+            ),
+            compare_previous=Subquery(
+                siblings.filter(sort_key__lt=mv.sort_key).order_by("-sort_key").values("pk")[:1]
+            ),
+        )
+        .get()
+    )
+    return {
+        name: f"{reverse('compare')}?v={pk}&v={mv.pk}&base={pk}"
+        for name, pk in found.items()
+        if pk is not None
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -65,7 +101,8 @@ def version_register(request: HtmxHttpRequest, team: str, name: str) -> HttpResp
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request, f"Registered {model.name} {mv.version}.")
+            chosen = "" if form.cleaned_data["version"].strip() else _bump_note(mv)
+            messages.success(request, f"Registered {model.name} {mv.version}{chosen}.")
             return redirect(mv)
     context = {"model": model, "form": form}
     status = 400 if form.errors else 200
@@ -105,11 +142,31 @@ def version_stage(request: HtmxHttpRequest, team: str, name: str, version: str) 
         services.change_stage(version=mv, actor=request.user, **form.cleaned_data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except Conflict as exc:
+        messages.error(request, exc.message)
     else:
         messages.success(
             request, f"{mv.model.name} {mv.version} moved to {mv.get_stage_display()}."
         )
     return redirect(mv)
+
+
+def _bump_note(mv: ModelVersion) -> str:
+    """Why a semantic version left empty got its number (" — minor: …"), else "".
+    (The version below it is the latest one its number was suggested from.)"""
+    model = mv.model
+    if model.versioning_scheme != versioning.Scheme.SEMANTIC:
+        return ""
+    previous = (
+        ModelVersion.objects.filter(model=model, sort_key__lt=mv.sort_key)
+        .order_by("-sort_key")
+        .only("signature")
+        .first()
+    )
+    if previous is None:
+        return ""
+    advice = compare.advise_bump(compare.signature_changes(previous.signature, mv.signature))
+    return f" — {advice.bump}: {advice.reason}"
 
 
 def _version_help(model: RegisteredModel) -> str:
@@ -127,6 +184,11 @@ def _version_help(model: RegisteredModel) -> str:
     automatic = versioning.auto_version(scheme, timezone.now())
     if automatic:
         parts.append(f"Leave empty to use the registration time (e.g. {automatic}).")
+    elif scheme == versioning.Scheme.SEMANTIC:
+        parts.append(
+            "Leave empty to bump by what changed: a signature break is major, a compatible "
+            "signature addition minor, anything else patch."
+        )
     return " ".join(parts)
 
 
@@ -134,15 +196,18 @@ def _validate_together(model: RegisteredModel, form: RegisterVersionForm) -> Ver
     """Validate the version string and the metadata in one go, so the form shows every
     problem at once rather than one per attempt."""
     errors: dict[str, list[str]] = {}
-    try:
-        services.clean_version_string(model, form.cleaned_data["version"])
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
+    metadata = None
     try:
         metadata = clean_version_metadata(form.metadata())
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    if errors:
+    version = form.cleaned_data["version"]
+    if version.strip() or metadata is not None:  # an empty one may be suggested from it
+        try:
+            services.clean_version_string(model, version, metadata)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors or metadata is None:
         raise ValidationError(errors)
     return metadata
 
@@ -170,4 +235,24 @@ def version_alias(request: HtmxHttpRequest, team: str, name: str, version: str) 
         messages.error(request, str(exc))
     else:
         messages.success(request, done)
+    return redirect(mv)
+
+
+@require_POST
+def version_deprecate(request: HtmxHttpRequest, team: str, name: str, version: str) -> HttpResponse:
+    mv = version_for_user(request.user, team, name, version, Action.MAINTAIN)
+    if request.POST.get("undo"):
+        deprecation.undeprecate(version=mv, actor=request.user)
+        messages.success(request, f"{mv.version} is no longer deprecated.")
+        return redirect(mv)
+    form = DeprecateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
+        return redirect(mv)
+    try:
+        deprecation.deprecate(version=mv, actor=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{mv.version} is marked deprecated.")
     return redirect(mv)

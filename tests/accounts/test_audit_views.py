@@ -674,10 +674,11 @@ def test_it_shows_100_events_in_a_bounded_number_of_queries(
     client.force_login(site_admin if scope == "all" else maintainer)
     url = {"all": all_url(), "team": team_url(), "model": model_url()}[scope]
 
-    # session, user, scope (model or team), memberships, events, known actions.
-    with django_assert_max_num_queries(6):
+    # session, user, scope (model or team), memberships, events, known actions, and the
+    # navigation's review and notification counts.
+    with django_assert_max_num_queries(7):
         response = client.get(url + "?action=model.")
     assert response.status_code == 200
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         response = client.get(url, {"cursor": response.context["page"].next_cursor or ""})
     assert response.status_code == 200

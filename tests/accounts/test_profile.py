@@ -312,8 +312,8 @@ def test_it_renders_the_profile_with_few_queries(
     for i in range(10):
         tokens.create(viewer, name=f"t{i}", scopes=["read"])
 
-    # session, user, tokens, memberships with their teams
-    with django_assert_max_num_queries(5):
+    # session, user, tokens, memberships with their teams, the navigation's counts
+    with django_assert_max_num_queries(6):
         assert signed_in.get(PROFILE).status_code == 200
 
 

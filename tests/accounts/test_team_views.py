@@ -146,8 +146,9 @@ def test_it_lists_teams_in_constant_queries(
             Membership.objects.create(team=team, user=user)
     client.force_login(site_admin)
 
-    # session, user, the page's count, the page of teams with both counts as subqueries
-    with django_assert_max_num_queries(5):
+    # session, user, the page's count, the page of teams with both counts as subqueries,
+    # the navigation's review and notification counts
+    with django_assert_max_num_queries(6):
         response = client.get(reverse("team-list"))
 
     assert text(response).count('<td class="num">3</td>') == 12
@@ -260,8 +261,8 @@ def test_it_shows_the_detail_of_40_members_in_constant_queries(
     client.force_login(maintainer)
 
     # session, user, the user's roles, the team, member count, the page of members with
-    # their users, the model count, the first models
-    with django_assert_max_num_queries(8):
+    # their users, the model count, the first models, the navigation's counts
+    with django_assert_max_num_queries(9):
         response = client.get(detail_url())
 
     # the 40, the maintainer, and the contributor who registered the models

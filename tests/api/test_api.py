@@ -11,7 +11,8 @@ from django.test import Client
 
 from accounts import tokens
 from registry import services
-from registry.models import ModelVersion, RegisteredModel, StageTransition
+from registry.models import ModelVersion, PromotionPolicy, RegisteredModel, StageTransition
+from registry.services import apply_transition
 from tests.api.conftest import API, assert_error
 
 pytestmark = pytest.mark.django_db
@@ -474,11 +475,12 @@ def test_it_registers_a_version_in_bounded_queries(
     payload = {**FULL_METADATA, "metrics": {"test": {f"m{i}": i for i in range(20)}},
                "tags": {f"t{i}": "x" for i in range(20)}}  # fmt: skip
 
-    # The token and its user, the roles, the model; savepoint, a version id, metrics, tags,
-    # the first transition, (unless the database orders text by code point) the order of
-    # metrics and tags; the model row lock, the version, the model row; the audit chain's
-    # head lock, the event, the head; release. Nothing is read back to answer.
-    with django_assert_max_num_queries(16):
+    # The token and its user, the roles, the model, the team's webhooks; savepoint, a
+    # version id, metrics, tags, the first transition, (unless the database orders text by
+    # code point) the order of metrics and tags; the model row lock, the version, the model
+    # row; the audit chain's head lock, the event, the head; release. Nothing is read back
+    # to answer.
+    with django_assert_max_num_queries(17):
         response = api.post(M + "/versions", payload)
 
     assert response.status_code == 201, response.content
@@ -489,6 +491,29 @@ def test_it_picks_the_version_for_automatic_schemes(world, as_user, contributor,
     make_model("seq", scheme="timestamp")
     response = as_user(contributor).post("/models/fraud/seq/versions", {})
     assert response.status_code == 201, response.content
+
+
+def test_it_bumps_a_semantic_version_by_the_signature_change(
+    world, as_user, contributor, make_model
+):
+    make_model("ranker")
+    client = as_user(contributor)
+    age = {"name": "age", "type": "long"}
+    first = client.post("/models/fraud/ranker/versions", {"signature": {"inputs": [age]}})
+    assert first.status_code == 201, first.content
+    assert first.json()["version"] == "1.0.0"
+    retrain = client.post("/models/fraud/ranker/versions", {"signature": {"inputs": [age]}})
+    assert retrain.json()["version"] == "1.0.1"  # same signature: patch
+    more = {"inputs": [age], "outputs": [{"name": "p", "type": "double"}]}
+    assert (
+        client.post("/models/fraud/ranker/versions", {"signature": more}).json()["version"]
+        == "1.1.0"
+    )  # an output added: minor
+    broken = {"inputs": [{"name": "age", "type": "string"}]}
+    assert (
+        client.post("/models/fraud/ranker/versions", {"signature": broken}).json()["version"]
+        == "2.0.0"
+    )  # a type changed: major
 
 
 def test_it_refuses_a_duplicate_version(world, as_user, contributor):
@@ -539,25 +564,58 @@ def test_it_refuses_changing_what_was_registered(world, as_user, contributor):
     ],
 )
 def test_it_changes_stages_through_the_policy(world, as_user, request, persona, stage, status):
+    allow_direct_changes(world)
+    before = "staging" if stage == "production" else "development"
+    if before == "staging":
+        apply_transition(
+            version=ModelVersion.objects.get(version="1.0.0"), to_stage=before, actor=None
+        )
     response = as_user(request.getfixturevalue(persona)).post(
         V + "/stage", {"stage": stage, "comment": "ship it"}
     )
     assert response.status_code == status, response.content
     current = ModelVersion.objects.get(version="1.0.0").stage
-    assert current == (stage if status == 201 else "development")
+    assert current == (stage if status == 201 else before)
     if status == 201:
-        assert response.json()["from_stage"] == "development"
+        assert response.json()["from_stage"] == before
         assert StageTransition.objects.filter(comment="ship it").exists()
+
+
+def allow_direct_changes(model):
+    for stage in ("staging", "production"):
+        PromotionPolicy.objects.create(team=model.team, target_stage=stage, required_approvals=0)
+
+
+@pytest.mark.parametrize("stage", ["staging", "production"])
+def test_it_refuses_a_direct_change_the_policy_gates(world, as_user, maintainer, stage):
+    version = ModelVersion.objects.get(version="1.0.0")
+    if stage == "production":
+        apply_transition(version=version, to_stage="staging", actor=None)
+    response = as_user(maintainer).post(V + "/stage", {"stage": stage})
+    assert_error(response, 409, "conflict", "stage")
+    assert "promotion request" in response.json()["error"]["message"]
+    assert ModelVersion.objects.get(version="1.0.0").stage == version.stage
+
+
+def test_it_refuses_a_transition_the_lifecycle_does_not_allow(world, as_user, maintainer):
+    allow_direct_changes(world)
+    response = as_user(maintainer).post(V + "/stage", {"stage": "production"})
+    assert_error(response, 409, "conflict", "stage")
+    assert "Development version cannot move to Production" in response.json()["error"]["message"]
 
 
 def test_it_names_the_stage_field_on_a_bad_stage(world, as_user, contributor):
     client = as_user(contributor)
     assert_error(client.post(V + "/stage", {"stage": "limbo"}), 400, "invalid", "stage")
-    assert_error(client.post(V + "/stage", {"stage": "development"}), 400, "invalid", "stage")
+    assert_error(client.post(V + "/stage", {"stage": "development"}), 409, "conflict", "stage")
 
 
 def test_it_resolves_the_version_in_a_stage(world, as_user, maintainer, make_version, viewer):
     make_version(world, "2.0.0")
+    allow_direct_changes(world)
+    apply_transition(
+        version=ModelVersion.objects.get(version="1.0.0"), to_stage="staging", actor=None
+    )
     client = as_user(maintainer)
     assert client.post(V + "/stage", {"stage": "production"}).status_code == 201
     body = as_user(viewer).get(M + "/resolve?stage=Production").json()
@@ -607,6 +665,14 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
         "/api/v1/blobs/known",
         "/api/v1/search/versions",
         "/api/v1/search/models",
+        "/api/v1/models/{team}/{name}/versions/{version}/requests",
+        "/api/v1/requests",
+        "/api/v1/requests/{pk}",
+        "/api/v1/requests/{pk}/reviews",
+        "/api/v1/requests/{pk}/override",
+        "/api/v1/requests/{pk}/cancel",
+        "/api/v1/models/{team}/{name}/timeline",
+        "/api/v1/models/{team}/{name}/versions/{version}/deprecation",
     }
     schemes = schema["components"]["securitySchemes"]
     assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.services import change_stage
+from registry.services import apply_transition
 from tests.api.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -13,7 +13,7 @@ def versions(make_model, make_version, maintainer):
     churn = make_model("churn", tags={"owner": "fraud"})
     good = make_version(churn, "1.0.0", metrics={"test": {"auc": 0.95}})
     make_version(churn, "1.1.0", metrics={"test": {"auc": 0.80}})
-    change_stage(version=good, to_stage="production", actor=maintainer)
+    apply_transition(version=good, to_stage="production", actor=maintainer)
     return churn
 
 

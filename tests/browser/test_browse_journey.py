@@ -31,7 +31,7 @@ def registry_data(make_model, make_version, maintainer, viewer, other_team, site
             metrics={"test": {"auc": 0.8 + i / 100}},
             files={"model.bin": f"weights-{i}".encode()},
         )
-    services.change_stage(
+    services.apply_transition(
         version=churn.versions.get(version="1.2.0"), to_stage="production", actor=maintainer
     )
     make_model("ranker", framework="lightgbm", task_type="ranking")

@@ -81,7 +81,7 @@ def test_register_list_resolve_download(run, model_dir, maintainer, tmp_path):
     assert [line.split()[0] for line in lines[1:]] == ["1.0.1", "1.0.0"]
     assert lines[1].index("development") == lines[0].index("STAGE")  # aligned columns
 
-    services.change_stage(
+    services.apply_transition(
         version=ModelVersion.objects.get(version="1.0.0"), to_stage="production", actor=maintainer
     )
     status, out, _ = run("resolve", "fraud/churn", "--stage", "production")
@@ -167,3 +167,30 @@ def test_it_resolves_by_alias_from_the_command_line(run, client, model_dir, cont
     aliases.set_alias(version.model, "champion", version, contributor)
     code, out, _err = run("resolve", "fraud/churn", "--alias", "champion", as_json=True)
     assert code == 0 and json.loads(out)["version"] == "1.0.0"
+
+
+def test_promote_opens_a_request_and_a_reviewer_approves_it_with_the_client(
+    run, server, model_dir, reviewer, maintainer
+):
+    from modelgate_client import Client
+
+    from accounts import tokens
+
+    for version in ("1.0.0", "1.1.0"):
+        assert run("register", "fraud/churn", str(model_dir), "--version", version,
+                   "--no-capture")[0] == 0  # fmt: skip
+    services.apply_transition(
+        version=ModelVersion.objects.get(version="1.1.0"), to_stage="staging", actor=None
+    )
+    status, out, _ = run("promote", "fraud/churn", "1.1.0", "--to", "production",
+                         "--why", "better AUC")  # fmt: skip
+    assert status == 0, out
+    assert "-> production: open (0 of 2 approvals)" in out and "/reviews/" in out
+
+    _token, secret = tokens.create(reviewer, name="review", scopes=["read", "review"])
+    mg = Client(server, secret, backoff=0, progress=False)
+    [waiting] = list(mg.promotion_requests(to_review=True))
+    assert mg.review(waiting["id"], "approve")["approvals"] == 1
+
+    status, out, err = run("promote", "fraud/churn", "1.0.0", "--to", "production", "--why", "x")
+    assert status == 1 and "cannot move to Production" in err

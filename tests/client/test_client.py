@@ -79,7 +79,7 @@ def test_round_trip(client, model_dir, maintainer, tmp_path, monkeypatch):
     assert [v["version"] for v in found] == ["1.0.0"]
     assert [m["name"] for m in client.search("framework = xgboost", kind="models")] == ["churn"]
 
-    services.change_stage(
+    services.apply_transition(
         version=ModelVersion.objects.get(version="1.0.0"), to_stage="production", actor=maintainer
     )
     resolved = client.resolve("fraud", "churn", "production")

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.audit import verify_chain
 from accounts.models import AuditEvent
-from registry.services import change_stage
+from registry.services import apply_transition, change_stage
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +16,8 @@ def test_it_audits_creating_registering_and_promoting(make_model, make_version, 
     model = make_model("churn", tags={"owner": "fraud"})
     v1 = make_version(model, "1.0.0", files={"model.bin": b"w"}, metrics={"test": {"auc": 1}})
     v2 = make_version(model, "1.1.0")
-    change_stage(version=v1, to_stage="production", actor=maintainer, comment="go")
-    change_stage(version=v2, to_stage="production", actor=maintainer)
+    apply_transition(version=v1, to_stage="production", actor=maintainer, comment="go")
+    apply_transition(version=v2, to_stage="production", actor=maintainer)
 
     events = list(AuditEvent.objects.order_by("id"))
     assert [e.action for e in events] == [

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry import charts
 from registry.charts import Point, line_chart, nice_ticks
 
 
@@ -54,3 +55,20 @@ def test_it_escapes_labels():
     svg = str(line_chart([Point("<script>", 1.0, "production")], title='"><b>'))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert 'aria-label="&quot;&gt;&lt;b&gt;"' in svg
+
+
+def test_a_bar_chart_colours_bars_against_the_baseline_and_skips_missing_values():
+    svg = charts.bar_chart(
+        [
+            charts.Bar("1.0.0", 0.8),
+            charts.Bar("1.1.0", 0.9, "better"),
+            charts.Bar("<b>2.0.0</b>", -0.1, "worse"),
+            charts.Bar("3.0.0", None),
+        ],
+        title="test.auc by version",
+    )
+    assert svg.count("<rect") == 3  # no bar for a version without the metric
+    assert 'fill="#198754"' in svg and 'fill="#dc3545"' in svg and 'fill="#6c757d"' in svg
+    assert "&lt;b&gt;2.0.0&lt;/b&gt;" in svg and "<b>" not in svg
+    assert 'aria-label="test.auc by version"' in svg
+    assert charts.bar_chart([charts.Bar("1.0.0", None)], title="empty").count("<rect") == 0

@@ -138,7 +138,7 @@ def test_it_leaves_exactly_one_production_version_after_8_simultaneous_promotion
             "to_stage": Stage.PRODUCTION,
         }
 
-    run_at_once(8, prepare, lambda kwargs: services.change_stage(**kwargs))
+    run_at_once(8, prepare, lambda kwargs: services.apply_transition(**kwargs))
 
     stages = dict(model.versions.values_list("pk", "stage"))
     [winner] = [pk for pk, stage in stages.items() if stage == Stage.PRODUCTION]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from registry.services import change_stage
+from registry.services import apply_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def activity(make_model, make_version, maintainer):
     model = make_model("secret-churn")
     version = make_version(model, "7.7.7")
-    change_stage(version=version, to_stage="production", actor=maintainer)
+    apply_transition(version=version, to_stage="production", actor=maintainer)
     return model
 
 

@@ -67,7 +67,7 @@ def test_it_pages_history_with_cursors(client, viewer, make_model, make_version)
 def test_it_filters_history_by_stage(client, viewer, contributor, make_model, make_version):
     model = make_model()
     v1, v2 = make_version(model, "1.0.0"), make_version(model, "1.1.0")
-    services.change_stage(version=v1, to_stage="staging", actor=contributor)
+    services.apply_transition(version=v1, to_stage="staging", actor=contributor)
     client.force_login(viewer)
     assert history(client.get(url(model), {"stage": "staging"})) == ["1.0.0"]
     assert history(client.get(url(model), {"stage": "development"})) == ["1.1.0"]
@@ -122,13 +122,14 @@ def test_its_query_count_does_not_grow_with_versions(
         make_version(model, f"1.{i}.0", metrics={"test": {"auc": 0.5 + i / 100}})
     client.force_login(viewer)
     # session, user, model, history page, trend choices, the newest versions and their
-    # values of the trend metric, tags, current, aliases, memberships (for the register button)
-    with django_assert_max_num_queries(12):
+    # values of the trend metric, tags, current, aliases, memberships (for the register button),
+    # the navigation's review and notification counts
+    with django_assert_max_num_queries(13):
         response = client.get(url(model))
     assert len(history(response)) == 25
     older = re.search(rb'href="\?cursor=([^"&]+)"', response.content)
     assert older
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         assert client.get(url(model), {"cursor": older.group(1).decode()}).status_code == 200
 
 

@@ -17,7 +17,7 @@ def catalogue(make_model, make_version, other_team, maintainer, site_admin):
     )
     make_version(churn, "1.0.0")
     prod = make_version(churn, "1.1.0")
-    services.change_stage(version=prod, to_stage="production", actor=maintainer)
+    services.apply_transition(version=prod, to_stage="production", actor=maintainer)
     ranker = make_model(
         "ranker", framework="lightgbm", task_type="ranking", tags={"owner": "search"}
     )

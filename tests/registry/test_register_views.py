@@ -50,6 +50,36 @@ def test_it_registers_a_version_with_files(client, contributor, make_model):
     }
 
 
+def test_an_empty_semantic_version_is_bumped_by_what_changed(
+    client, contributor, make_model, make_version
+):
+    model = make_model()
+    make_version(model, "1.4.2", signature={"inputs": [{"name": "age", "type": "long"}]})
+    client.force_login(contributor)
+    help_text = client.get(register_url(model)).content.decode()
+    assert "Leave empty to bump by what changed" in help_text
+    signature = {"inputs": [{"name": "age", "type": "long"}, {"name": "city", "type": "string"}]}
+    response = client.post(
+        register_url(model), form_data(version="", signature=json.dumps(signature)), follow=True
+    )
+    assert response.redirect_chain[-1][0].endswith("/versions/2.0.0/")
+    message = str(list(response.context["messages"])[0])
+    assert message.startswith("Registered churn 2.0.0 — major: breaking signature change")
+    assert "inputs.city required input added" in message
+
+
+def test_an_empty_semantic_version_with_bad_metadata_shows_only_the_metadata_errors(
+    client, contributor, make_model
+):
+    model = make_model()
+    client.force_login(contributor)
+    response = client.post(register_url(model), form_data(version="", metrics="{"))
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert "metrics" in errors and "version" not in errors
+    assert not ModelVersion.objects.exists()
+
+
 def test_it_suggests_next_versions(client, contributor, make_model, make_version):
     model = make_model()
     make_version(model, "1.4.2")

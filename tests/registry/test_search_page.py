@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from registry.services import change_stage
+from registry.services import apply_transition
 
 pytestmark = pytest.mark.django_db
 URL = reverse("search")
@@ -14,7 +14,7 @@ def versions(make_model, make_version, maintainer, other_team, site_admin):
     churn = make_model("churn", tags={"owner": "fraud"})
     good = make_version(churn, "1.0.0", metrics={"test": {"auc": 0.95}}, tags={"owner": "fraud"})
     make_version(churn, "1.1.0", metrics={"test": {"auc": 0.80}})
-    change_stage(version=good, to_stage="production", actor=maintainer)
+    apply_transition(version=good, to_stage="production", actor=maintainer)
     return good
 
 

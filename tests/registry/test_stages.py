@@ -1,5 +1,7 @@
-"""change_stage: recorded transitions, one Production version per model, append-only history
-and who may move a version."""
+"""Stage transitions: apply_transition (the engine every change goes through) records them,
+keeps one Production version per model and history append-only; change_stage (a direct
+change) checks who may move a version. The policies that gate direct changes are tested in
+test_promotions.py; here the team allows direct changes (0 approvals)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from registry.models import ModelVersion, RegisteredModel, Stage, StageTransition
-from registry.services import change_stage
+from registry.errors import Conflict
+from registry.models import ModelVersion, PromotionPolicy, RegisteredModel, Stage, StageTransition
+from registry.services import apply_transition, change_stage
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +24,10 @@ MakeVersion = Callable[..., ModelVersion]
 
 @pytest.fixture
 def model(make_model: MakeModel) -> RegisteredModel:
-    return make_model("churn")
+    model = make_model("churn")
+    for stage in ("staging", "production"):
+        PromotionPolicy.objects.create(team=model.team, target_stage=stage, required_approvals=0)
+    return model
 
 
 @pytest.fixture
@@ -49,7 +55,7 @@ def moves(version: ModelVersion) -> list[tuple[str, str]]:
 def test_it_moves_a_version_and_records_who_from_to_and_why(
     v1: ModelVersion, reviewer: Any
 ) -> None:
-    transition = change_stage(
+    transition = apply_transition(
         version=v1, to_stage=Stage.STAGING, actor=reviewer, comment="passed offline eval"
     )
 
@@ -72,10 +78,10 @@ def test_it_takes_the_from_stage_from_the_database_not_a_stale_object(
     v1: ModelVersion, v2: ModelVersion, maintainer: Any
 ) -> None:
     stale = ModelVersion.objects.get(pk=v1.pk)
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
-    change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)  # archives v1
+    apply_transition(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    apply_transition(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)  # archives v1
 
-    transition = change_stage(version=stale, to_stage=Stage.PRODUCTION, actor=maintainer)
+    transition = apply_transition(version=stale, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     assert (transition.from_stage, transition.to_stage) == ("archived", "production")
     assert stages(v1.model) == {"1.0.0": "production", "2.0.0": "archived"}
@@ -84,10 +90,10 @@ def test_it_takes_the_from_stage_from_the_database_not_a_stale_object(
 def test_it_archives_the_previous_production_version_in_the_same_call(
     v1: ModelVersion, v2: ModelVersion, maintainer: Any
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    apply_transition(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
     before = StageTransition.objects.count()
 
-    transition = change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)
+    transition = apply_transition(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     assert StageTransition.objects.count() == before + 2
     assert stages(v1.model) == {"1.0.0": "archived", "2.0.0": "production"}
@@ -106,7 +112,7 @@ def test_it_keeps_one_production_version_through_several_promotions(
     order = [0, 1, 2, 1, 3, 0]
 
     for index in order:
-        change_stage(version=versions[index], to_stage=Stage.PRODUCTION, actor=maintainer)
+        apply_transition(version=versions[index], to_stage=Stage.PRODUCTION, actor=maintainer)
         assert list(model.versions.filter(stage=Stage.PRODUCTION)) == [versions[index]]
 
     assert stages(model) == {
@@ -125,9 +131,9 @@ def test_it_does_not_archive_production_versions_of_other_models(
     churn, fraud = make_model("churn"), make_model("fraud")
     churn_v1 = make_version(churn, "1.0.0")
     fraud_v1 = make_version(fraud, "1.0.0")
-    change_stage(version=churn_v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    apply_transition(version=churn_v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
-    change_stage(version=fraud_v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    apply_transition(version=fraud_v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     assert ModelVersion.objects.get(pk=churn_v1.pk).stage == "production"
 
@@ -136,18 +142,18 @@ def test_it_does_not_archive_production_versions_of_other_models(
 def test_it_leaves_production_alone_when_another_version_moves_elsewhere(
     v1: ModelVersion, v2: ModelVersion, maintainer: Any, to_stage: str
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    apply_transition(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
     if to_stage == "development":
-        change_stage(version=v2, to_stage=Stage.STAGING, actor=maintainer)
+        apply_transition(version=v2, to_stage=Stage.STAGING, actor=maintainer)
 
-    change_stage(version=v2, to_stage=to_stage, actor=maintainer)
+    apply_transition(version=v2, to_stage=to_stage, actor=maintainer)
 
     assert stages(v1.model) == {"1.0.0": "production", "2.0.0": to_stage}
 
 
 def test_it_allows_rollback_and_restore(v1: ModelVersion, maintainer: Any) -> None:
     for stage in ("staging", "production", "staging", "archived", "development"):
-        change_stage(version=v1, to_stage=stage, actor=maintainer)
+        apply_transition(version=v1, to_stage=stage, actor=maintainer)
 
     assert moves(v1) == [
         ("", "development"),
@@ -164,15 +170,13 @@ def test_it_refuses_to_move_a_version_to_the_stage_it_is_in(
     v1: ModelVersion, maintainer: Any, stage: str
 ) -> None:
     if stage != "development":
-        change_stage(version=v1, to_stage=stage, actor=maintainer)
+        apply_transition(version=v1, to_stage=stage, actor=maintainer)
     before = StageTransition.objects.count()
 
-    with pytest.raises(ValidationError) as excinfo:
-        change_stage(version=v1, to_stage=stage, actor=maintainer)
+    with pytest.raises(Conflict) as excinfo:
+        apply_transition(version=v1, to_stage=stage, actor=maintainer)
 
-    assert excinfo.value.message_dict == {
-        "to_stage": [f"version 1.0.0 is already in {Stage(stage).label}"]
-    }
+    assert excinfo.value.message == f"version 1.0.0 is already in {Stage(stage).label}"
     assert StageTransition.objects.count() == before
     assert ModelVersion.objects.get(pk=v1.pk).stage == stage
 
@@ -180,10 +184,10 @@ def test_it_refuses_to_move_a_version_to_the_stage_it_is_in(
 def test_it_does_not_archive_production_when_promoting_the_production_version_again(
     v1: ModelVersion, maintainer: Any
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    apply_transition(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
-    with pytest.raises(ValidationError):
-        change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    with pytest.raises(Conflict):
+        apply_transition(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
 
     assert ModelVersion.objects.get(pk=v1.pk).stage == "production"
     assert moves(v1)[-1] == ("development", "production")
@@ -194,7 +198,7 @@ def test_it_rejects_an_unknown_stage_naming_the_valid_ones(
     v1: ModelVersion, maintainer: Any, to_stage: str
 ) -> None:
     with pytest.raises(ValidationError) as excinfo:
-        change_stage(version=v1, to_stage=to_stage, actor=maintainer)
+        apply_transition(version=v1, to_stage=to_stage, actor=maintainer)
 
     assert excinfo.value.message_dict == {
         "to_stage": [
@@ -250,7 +254,8 @@ def test_it_lets_contributors_and_above_change_stages(
 def test_it_refuses_stage_changes_to_viewers_outsiders_and_anonymous(
     request: pytest.FixtureRequest, v1: ModelVersion, v2: ModelVersion, who: str
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=request.getfixturevalue("maintainer"))
+    apply_transition(version=v1, to_stage=Stage.PRODUCTION, actor=None)
+    apply_transition(version=v2, to_stage=Stage.STAGING, actor=None)
     actor = persona(request, who)
     before = StageTransition.objects.count()
 
@@ -258,7 +263,7 @@ def test_it_refuses_stage_changes_to_viewers_outsiders_and_anonymous(
         change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=actor)
 
     assert StageTransition.objects.count() == before
-    assert stages(v1.model) == {"1.0.0": "production", "2.0.0": "development"}
+    assert stages(v1.model) == {"1.0.0": "production", "2.0.0": "staging"}
 
 
 @pytest.mark.parametrize("to_stage", [Stage.PRODUCTION, Stage.ARCHIVED])
@@ -277,6 +282,8 @@ def test_it_keeps_putting_versions_into_and_out_of_service_for_maintainers(
 def test_it_lets_maintainers_put_versions_into_and_out_of_service(
     request: pytest.FixtureRequest, v1: ModelVersion, who: str, to_stage: str
 ) -> None:
+    apply_transition(version=v1, to_stage=Stage.STAGING, actor=None)
+
     change_stage(version=v1, to_stage=to_stage, actor=persona(request, who))
 
     assert ModelVersion.objects.get(pk=v1.pk).stage == to_stage
@@ -288,13 +295,14 @@ def test_it_lets_maintainers_put_versions_into_and_out_of_service(
 def test_it_promotes_with_a_fixed_number_of_queries(
     v1: ModelVersion, v2: ModelVersion, maintainer: Any, django_assert_max_num_queries: Any
 ) -> None:
-    change_stage(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    apply_transition(version=v1, to_stage=Stage.PRODUCTION, actor=maintainer)
+    apply_transition(version=v2, to_stage=Stage.STAGING, actor=maintainer)
 
-    # the version's team (membership is cached on the actor), savepoint, model row lock,
+    # the actor's memberships, the policy in force and its gates, savepoint, model row lock,
     # re-read the version (+team), current Production versions (+team), archive it
-    # (transition, audit event: lock head + insert + move head, update), promote (the same
-    # five), touch the model, release: 16.
-    with django_assert_max_num_queries(16):
+    # (transition, audit event: lock head + insert + move head, update, the team's webhooks
+    # for stage.changed), promote (the same six), touch the model, release: 21.
+    with django_assert_max_num_queries(21):
         change_stage(version=v2, to_stage=Stage.PRODUCTION, actor=maintainer)
 
 

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 from django.urls import reverse
 
-from registry.models import Stage
+from registry.models import PromotionPolicy, Stage
 
 pytestmark = pytest.mark.django_db
 
@@ -86,8 +86,9 @@ def test_its_query_count_is_constant_with_many_metrics(
     )
     client.force_login(viewer)
     # session, user, version(+model+team+creator), metrics, artifacts, tags, transitions,
-    # memberships
-    with django_assert_max_num_queries(9):
+    # memberships, aliases, the versions to compare with (Production, previous), open
+    # promotion requests, the navigation's counts
+    with django_assert_max_num_queries(12):
         response = client.get(url(v))
     assert response.context["metric_count"] == 200
 
@@ -125,6 +126,9 @@ def test_it_serves_the_manifest(client, viewer, version):
 
 class TestStageChange:
     def test_it_moves_a_version_for_contributors(self, client, contributor, version):
+        PromotionPolicy.objects.create(
+            team=version.model.team, target_stage="staging", required_approvals=0
+        )
         client.force_login(contributor)
         response = client.post(
             url(version, "version-stage"), {"to_stage": "staging", "comment": "ready for QA"}
@@ -152,11 +156,14 @@ class TestStageChange:
         self, client, contributor, maintainer, version
     ):
         client.force_login(contributor)
-        choices = [s for s, _ in client.get(url(version)).context["stage_choices"]]
-        assert choices == ["staging"]  # not the stage it is in; not into service
+        context = client.get(url(version)).context
+        # Staging is requested (the policy gates it); archiving is for maintainers.
+        assert [s for s, _ in context["stage_choices"]] == []
+        assert context["request_targets"] == ["staging"]
         client.force_login(maintainer)
-        choices = [s for s, _ in client.get(url(version)).context["stage_choices"]]
-        assert choices == ["staging", "production", "archived"]
+        context = client.get(url(version)).context
+        assert [s for s, _ in context["stage_choices"]] == ["archived"]
+        assert context["request_targets"] == ["staging"]
 
     def test_it_reports_bad_input_and_changes_nothing(self, client, contributor, version):
         client.force_login(contributor)

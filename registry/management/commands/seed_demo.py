@@ -20,7 +20,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
-from registry import demo, services
+from registry import demo, policies, promotions, services
 from registry.metadata import clean_version_metadata
 from registry.models import (
     Artifact,
@@ -60,6 +60,9 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self._seed_model(spec, team, users, now)
             created.append(spec.name)
+        if created:
+            with transaction.atomic():
+                self._seed_reviews(teams, users)
         self._summary(teams, created, time.perf_counter() - started)
 
     # -- set-up ---------------------------------------------------------------------------
@@ -140,7 +143,9 @@ class Command(BaseCommand):
         last_event = planned[-1].created_at
         for event in demo.plan_stage_events(spec, planned, now):
             mark = timezone.now()
-            services.change_stage(
+            # History is replayed through the transition engine itself; today's changes go
+            # through promotion requests (_seed_reviews).
+            services.apply_transition(
                 version=versions[event.index],
                 to_stage=event.to_stage,
                 actor=users[event.actor],
@@ -159,6 +164,50 @@ class Command(BaseCommand):
         RegisteredModel.objects.filter(pk=model.pk).update(
             created_at=planned[0].created_at - dt.timedelta(days=3), updated_at=last_event
         )
+
+    # -- governance -----------------------------------------------------------------------
+
+    def _seed_reviews(self, teams: dict[str, Team], users: dict[str, User]) -> None:
+        """The fraud team's strict Production policy, and requests waiting for review."""
+        fraud = teams["fraud"]
+        policy = policies.save_policy(
+            team=fraud,
+            actor=users["maintainer"],
+            target_stage="production",
+            required_approvals=2,
+        )
+        for gate in demo.PRODUCTION_GATES:
+            policies.add_gate(policy=policy, actor=users["maintainer"], **gate)
+        # One model also guards its champion: a candidate may not be worse on test AUC.
+        flagship = RegisteredModel.objects.get(team=fraud, name=demo.CHAMPION_GUARDED_MODEL)
+        guarded = policies.save_policy(
+            team=fraud,
+            actor=users["maintainer"],
+            model=flagship,
+            target_stage="production",
+            required_approvals=2,
+        )
+        for gate in [*demo.PRODUCTION_GATES, demo.CHAMPION_GATE]:
+            policies.add_gate(policy=guarded, actor=users["maintainer"], **gate)
+        for model in RegisteredModel.objects.filter(
+            team__in=teams.values(), versions__stage=Stage.PRODUCTION
+        ).distinct()[:3]:
+            candidate = model.versions.filter(stage=Stage.STAGING).order_by("-sort_key").first()
+            if candidate is None:
+                continue
+            request = promotions.request_promotion(
+                version=candidate,
+                to_stage="production",
+                actor=users["contributor"],
+                justification=demo.REQUEST_JUSTIFICATION.format(version=candidate.version),
+            )
+            if request.is_open and model.team == fraud:
+                promotions.review(
+                    request=request,
+                    actor=users["reviewer2"],
+                    decision="approve",
+                    comment="Offline metrics and shadow traffic look good to me.",
+                )
 
     # -- output ---------------------------------------------------------------------------
 
