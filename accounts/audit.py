@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
 from accounts.models import AuditEvent, AuditHead, Team
 
 GENESIS = "0" * 64
+HEAD_ID = 1  # the one AuditHead row
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,7 @@ def record(
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     # No savepoint: the event commits or rolls back with the change it records.
     with transaction.atomic(savepoint=False):
-        # The migration creates the head; should it be missing (a flushed database), a new
-        # one starts at event 0, which verify_chain() reports if events already exist.
-        head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
         event = AuditEvent(
-            created_at=timezone.now(),
             actor=user,
             actor_name=actor_name or (user.get_username() if user else ""),
             action=action,
@@ -98,13 +95,44 @@ def record(
             ip=context.ip,
             user_agent=context.user_agent[:300],
             request_id=context.request_id[:64],
-            prev_hash=head.last_hash,
         )
+        # The head is locked last, once the event is built: every audited change in the
+        # site waits for it, until the transaction that took it commits.
+        event.prev_hash = _lock_head()
+        event.created_at = timezone.now()  # in chain order, like the ids
         event.hash = event_hash(event)
         event.save()
-        head.last_event_id, head.last_hash = event.pk, event.hash
-        head.save(update_fields=["last_event_id", "last_hash"])
+        _advance_head(event)
     return event
+
+
+# The head's two statements are plain SQL: they run while the site-wide head lock is held,
+# where the ORM's query building would be paid again by every change waiting behind it.
+
+
+def _lock_head() -> str:
+    """Lock the chain's head row until the transaction ends; answer the last hash."""
+    table = connection.ops.quote_name(AuditHead._meta.db_table)
+    # SQLite has no row locks: its transactions take the database's write lock instead.
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_hash FROM {table} WHERE id = %s{lock}", [HEAD_ID])
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0]
+    # The migration creates the head; should it be missing (a flushed database), a new
+    # one starts at event 0, which verify_chain() reports if events already exist.
+    head, _ = AuditHead.objects.select_for_update().get_or_create(pk=HEAD_ID)
+    return head.last_hash
+
+
+def _advance_head(event: AuditEvent) -> None:
+    table = connection.ops.quote_name(AuditHead._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_event_id = %s, last_hash = %s WHERE id = %s",
+            [event.pk, event.hash, HEAD_ID],
+        )
 
 
 def _registered_model_id(obj: Model | None) -> int | None:
@@ -171,7 +199,7 @@ def verify_chain(batch_size: int = 2000) -> tuple[int, ChainBreak | None]:
             return checked, ChainBreak(event.pk, "its content was edited after it was written")
         previous, last_id = event.hash, event.pk
         checked += 1
-    head = AuditHead.objects.filter(pk=1).first()
+    head = AuditHead.objects.filter(pk=HEAD_ID).first()
     if head is None:
         return checked, ChainBreak(None, "the chain's head row is missing")
     if (head.last_event_id, head.last_hash) != (last_id, previous):

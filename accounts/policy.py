@@ -49,7 +49,9 @@ def memberships(user: Any) -> dict[int, str]:
         return {}
     cache = getattr(user, "_modelgate_roles", None)
     if cache is None:
-        cache = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+        # No ORDER BY (Meta.ordering would join teams and users for nothing): it is a dict.
+        rows = Membership.objects.filter(user=user).order_by().values_list("team_id", "role")
+        cache = dict(rows)
         user._modelgate_roles = cache
     return cache
 

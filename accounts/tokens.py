@@ -185,9 +185,10 @@ def verify(raw: str | None) -> ApiToken:
     """
     if not raw or not TOKEN_RE.match(raw):
         raise TokenRejected("The token is malformed.")
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_secret(raw)).first()
-    if token is None:
-        raise TokenRejected("The token is not valid.")
+    try:  # key_hash is unique: no ordering or limit to plan
+        token = ApiToken.objects.select_related("user").get(key_hash=hash_secret(raw))
+    except ApiToken.DoesNotExist:
+        raise TokenRejected("The token is not valid.") from None
     if token.revoked_at is not None:
         raise TokenRejected("The token has been revoked.")
     now = timezone.now()

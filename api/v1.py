@@ -309,7 +309,7 @@ def create_version(
     Without "version" the model's scheme picks one: the registration time (timestamp), or
     for semantic models the next version by what changed since the latest: a signature
     break is major, a compatible addition minor, anything else patch."""
-    model = model_for_user(request.user, team, name)
+    model = model_for_user(request.user, team, name, with_latest=False)
     data = payload.dict(exclude_none=True)
     version = data.pop("version", None)
     files = uploads.file_refs(data.pop("files", None))
@@ -317,7 +317,7 @@ def create_version(
     metadata = clean_version_metadata(data)
     mv = services.register_version(model=model, actor=request.user, metadata=metadata,
                                    version=version, blobs=files)  # fmt: skip
-    return Status(201, _version_detail(request, team, name, mv.version))
+    return Status(201, _version_out(request, mv))  # as GET would answer it
 
 
 VERSION_PATH = MODEL_PATH + "/versions/{version}"

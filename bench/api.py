@@ -15,7 +15,10 @@ What it does, all against 127.0.0.1 only:
 3. Metadata-only registration: sequential p50/p95 latency of POST …/versions (warm-up
    first), then CONCURRENCY client threads (each its own connection) registering
    REGISTRATIONS versions in total -> registrations/s; then checks through Django that the
-   model's sequence numbers are exactly 1..count (unique, gap-free).
+   model's sequence numbers are exactly 1..count (unique, gap-free). Over that window it
+   counts the CPU time of the client, of gunicorn and of the benchmark database's
+   PostgreSQL backends (per registration, and so the most the CPUs could do), and what
+   everything else on the machine used meanwhile.
 4. Large artifact: writes UPLOAD_MIB MiB of random bytes to /tmp (hashing as it goes),
    times ``cp`` + ``sync`` of it on the same disk (the baseline), uploads it through the
    chunked protocol (8 MiB PUTs, one connection), completes, registers a version with it,
@@ -251,16 +254,72 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_pids() -> list[int]:
+def bench_database_backends() -> list[int]:
+    """The PostgreSQL backends serving the benchmark's database (their process titles name
+    it), not those of anything else using the same server."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
-                    pids.append(int(entry.name))
+                if (entry / "comm").read_text().strip() != "postgres":
+                    continue
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
+            if f" {DB_NAME} " in title:
+                pids.append(int(entry.name))
     return pids
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent running anything (not idle, not stolen)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWatch:
+    """CPU time over a window: this process (the client), the gunicorn processes, the
+    database's backends (sampled every 0.5 s, so one that exits keeps what it used) and
+    the machine as a whole, to show how much of it went to anything else."""
+
+    def __init__(self, server_pids: list[int]) -> None:
+        self.server_pids = server_pids
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.pg_start: dict[int, float] = {}
+        self.pg_last: dict[int, float] = {}
+
+    def _sample_pg(self) -> None:
+        for pid in bench_database_backends():
+            self.pg_last[pid] = cpu_seconds([pid])
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample_pg()
+
+    def start(self) -> None:
+        self._sample_pg()
+        self.pg_start = dict(self.pg_last)
+        self.t0 = (time.process_time(), cpu_seconds(self.server_pids), machine_busy_seconds())
+        self.load0 = os.getloadavg()[0]
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        t1 = (time.process_time(), cpu_seconds(self.server_pids), machine_busy_seconds())
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample_pg()
+        pg = sum(cpu - self.pg_start.get(pid, 0.0) for pid, cpu in self.pg_last.items())
+        client, gunicorn, busy = (b - a for a, b in zip(self.t0, t1, strict=True))
+        return {
+            "client": round(client, 1),
+            "gunicorn": round(gunicorn, 1),
+            "postgres": round(pg, 1),
+            "machine_busy": round(busy, 1),
+            "elsewhere": round(max(0.0, busy - client - gunicorn - pg), 1),
+            "load_average": round(max(self.load0, os.getloadavg()[0]), 2),
+        }
 
 
 def rss_kib(pid: int) -> int:
@@ -472,16 +531,17 @@ def bench_metadata(server: Server, token: str, args: argparse.Namespace) -> dict
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(args.concurrency)]
     for t in threads:
         t.start()
-    server_pids = server.pids()
+    watch = CpuWatch(server.pids())
     barrier.wait(timeout=60)
     t0 = time.perf_counter()
-    cpu0 = (time.process_time(), cpu_seconds(server_pids), cpu_seconds(postgres_pids()))
+    watch.start()
     for t in threads:
         t.join(timeout=1800)
     elapsed = time.perf_counter() - t0
-    cpu1 = (time.process_time(), cpu_seconds(server_pids), cpu_seconds(postgres_pids()))
-    cpu = [round(b - a, 1) for a, b in zip(cpu0, cpu1, strict=True)]
+    cpu = watch.stop()
     ok = len(latencies)
+    ours = cpu["client"] + cpu["gunicorn"] + cpu["postgres"]
+    per_registration_ms = ours / ok * 1000 if ok else 0.0
     concurrent = {
         "clients": args.concurrency,
         "registrations": ok,
@@ -491,7 +551,18 @@ def bench_metadata(server: Server, token: str, args: argparse.Namespace) -> dict
         "registrations_per_s": round(ok / elapsed, 1) if elapsed else 0.0,
         "p50_ms": round(percentile(latencies, 0.5), 2) if latencies else None,
         "p95_ms": round(percentile(latencies, 0.95), 2) if latencies else None,
-        "cpu_s": {"client": cpu[0], "gunicorn": cpu[1], "postgres": cpu[2]},
+        "cpu_s": cpu,
+        # What the registrations cost in CPU (client, server and database together), and
+        # so the most the machine's CPUs could do with nothing else running.
+        "cpu_ms_per_registration": {
+            name: round(cpu[name] / ok * 1000, 2) if ok else None
+            for name in ("client", "gunicorn", "postgres")
+        },
+        "cpu_bound_registrations_per_s": (
+            round((os.cpu_count() or 1) * 1000 / per_registration_ms, 1)
+            if per_registration_ms
+            else None
+        ),
     }
 
     expected = first + ok
@@ -745,11 +816,20 @@ def report(res: dict[str, Any]) -> bool:
             f"{c['seconds']} s = {c['registrations_per_s']}/s  "
             f"(p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms, errors {c['errors']})"
         )
-        cpu = c["cpu_s"]
+        cpu, per = c["cpu_s"], c["cpu_ms_per_registration"]
         print(
             f"    CPU seconds in that window ({c['seconds']} s wall, {os.cpu_count()} CPUs): "
-            f"client {cpu['client']}, gunicorn {cpu['gunicorn']}, postgres {cpu['postgres']}"
+            f"client {cpu['client']}, gunicorn {cpu['gunicorn']}, postgres (benchmark "
+            f"database) {cpu['postgres']}; anything else on the machine {cpu['elsewhere']} "
+            f"(load average up to {cpu['load_average']})"
         )
+        if c["cpu_bound_registrations_per_s"]:
+            print(
+                f"    CPU per registration: client {per['client']} ms, gunicorn "
+                f"{per['gunicorn']} ms, postgres {per['postgres']} ms: {os.cpu_count()} CPUs "
+                f"can do at most {c['cpu_bound_registrations_per_s']}/s with nothing else "
+                "running"
+            )
         for e in c["error_samples"]:
             print(f"    error: {e}")
         q = meta["sequences"]

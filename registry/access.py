@@ -15,10 +15,12 @@ from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
 
 def model_for_user(
-    user: Any, team: str, name: str, action: Action = Action.VIEW
+    user: Any, team: str, name: str, action: Action = Action.VIEW, *, with_latest: bool = True
 ) -> RegisteredModel:
+    """The model, with its team and (unless with_latest=False) its latest version."""
+    related = ("team", "latest_version") if with_latest else ("team",)
     model = get_object_or_404(
-        RegisteredModel.objects.visible_to(user).select_related("team", "latest_version"),
+        RegisteredModel.objects.visible_to(user).select_related(*related),
         team__slug=team,
         name=name,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import threading
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -73,11 +74,13 @@ def check_size(path: str, size: int) -> None:
 
 @dataclass(frozen=True)
 class StagedBlob:
-    """An upload written to a private temporary object, hashed on the way in."""
+    """An upload written to a private temporary object, hashed on the way in; `durable`
+    when its bytes were fsynced after the last write (promotion fsyncs them otherwise)."""
 
     sha256: str
     size: int
     temp_name: str
+    durable: bool = False
 
 
 class _HashingReader:
@@ -129,18 +132,59 @@ def stage_blob(stream: IO[bytes], path: str) -> StagedBlob:
     """Copy an upload into a private temporary object, hashing it in the same single pass.
 
     Memory stays constant whatever the size, and a stream over the size limit is cut off
-    as soon as it crosses it. Nothing another request can see is touched until
-    commit_blobs() runs inside the registering transaction.
+    as soon as it crosses it. The object is durable (fsynced) when this returns, before
+    any lock is taken. Nothing another request can see is touched until commit_blobs()
+    runs inside the registering transaction.
     """
     stream.seek(0)
     reader = _HashingReader(stream, path)
     temp_name = f"uploads/{uuid.uuid4().hex}"
     try:
         temp_name = artifact_storage.save(temp_name, File(reader, name=temp_name))
+        local = _local_path(temp_name)
+        if local is not None:  # flushed now, not under the registration's locks
+            _fsync(local)
     except BaseException:
         artifact_storage.delete(temp_name)
         raise
-    return StagedBlob(reader.digest.hexdigest(), reader.size, temp_name)
+    return StagedBlob(reader.digest.hexdigest(), reader.size, temp_name, durable=True)
+
+
+def hash_durably(name: str) -> tuple[str, int]:
+    """(SHA-256, size) of a staged object, which is durable (fsynced) on return.
+
+    On local storage the fsync runs in a thread while the bytes are hashed (both release
+    the GIL): a file just written spends its flush to disk while it is read back, so the
+    registration that promotes it later finds nothing left to flush."""
+    local = _local_path(name)
+    if local is None:  # remote storage: durable once stored
+        with artifact_storage.open(name, "rb") as fh:
+            return hash_stream(fh)
+    failed: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            _fsync(local)
+        except BaseException as exc:  # re-raised by the caller's thread
+            failed.append(exc)
+
+    with open(local, "rb") as fh:  # FileNotFoundError before the thread starts
+        syncing = threading.Thread(target=flush, name="fsync-staged-blob")
+        syncing.start()
+        try:
+            result = hash_stream(fh)
+        finally:
+            syncing.join()
+    if failed:
+        raise failed[0]
+    return result
+
+
+def _local_path(name: str) -> str | None:
+    try:
+        return artifact_storage.path(name)
+    except NotImplementedError:
+        return None
 
 
 def commit_blobs(staged: list[StagedBlob]) -> None:
@@ -152,6 +196,8 @@ def commit_blobs(staged: list[StagedBlob]) -> None:
     reused when its row was committed before, or when its bytes hash right (an earlier
     crash after the copy); a torn file is replaced.
     """
+    if not staged:
+        return
     shas = {b.sha256: b for b in staged}
     committed = set(Blob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
     Blob.objects.bulk_create(
@@ -164,7 +210,7 @@ def commit_blobs(staged: list[StagedBlob]) -> None:
             if sha in committed or _stored_digest(name) == sha:
                 continue
             artifact_storage.delete(name)
-        _promote(blob.temp_name, name)
+        _promote(blob.temp_name, name, durable=blob.durable)
 
 
 def discard_staged(staged: list[StagedBlob]) -> None:
@@ -174,14 +220,15 @@ def discard_staged(staged: list[StagedBlob]) -> None:
             artifact_storage.delete(blob.temp_name)
 
 
-def _promote(temp_name: str, name: str) -> None:
+def _promote(temp_name: str, name: str, *, durable: bool = False) -> None:
     if not is_local(artifact_storage):  # S3: a server-side copy; the temp is deleted later
         artifact_storage.copy(temp_name, name)
         return
     source, target = artifact_storage.path(temp_name), artifact_storage.path(name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     # Durable before the version commits: the bytes, then the rename (the directory).
-    _fsync(source)
+    if not durable:
+        _fsync(source)
     os.replace(source, target)  # atomic on one filesystem
     _fsync(os.path.dirname(target))
 

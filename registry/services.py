@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model, Value
 from django.utils import timezone
 
 from accounts import audit
@@ -209,10 +210,15 @@ def register_version(
     version the actor may read. Either way the client never names a storage location.
 
     Everything is validated before any byte is stored. Uploads stream into private
-    temporary objects outside the transaction (storage may be remote); the model row lock
-    then assigns the next sequence number, so concurrent registrations get consecutive
-    numbers with no gaps, and the blobs get their content address last. Whatever fails,
-    the temporary objects are deleted: no version, no orphaned blob.
+    temporary objects outside the transaction (storage may be remote), and are durable
+    (fsynced) before it starts; the model row lock then assigns the next sequence number,
+    so concurrent registrations get consecutive numbers with no gaps, and the blobs get
+    their content address last. Whatever fails, the temporary objects are deleted: no
+    version, no orphaned blob.
+
+    The version comes back as a read would give it (what the database normalises is
+    refreshed from the insert; metrics and tags loaded as prefetch_related would), so
+    showing it does not read back what was just written.
     """
     require(actor, Action.CONTRIBUTE, model)
     automatic = not (version or "").strip()
@@ -231,6 +237,7 @@ def register_version(
                 staged.append(artifacts.stage_blob(upload.stream, path))
             except ValidationError as exc:  # a stream longer than announced
                 raise ValidationError({"files": exc.messages}) from None
+        hooks = webhooks.subscribed(model.team, webhooks.Event.VERSION_REGISTERED)
         with transaction.atomic():
             from_sessions: list[tuple[str, artifacts.StagedBlob]] = []
             existing: list[tuple[str, Blob]] = []
@@ -238,6 +245,9 @@ def register_version(
                 claimed, existing, used = uploads.claim_blobs(actor, refs)
                 from_sessions = uploads.staged_for(refs, claimed)
                 session_temps = [b.temp_name for b in claimed]
+                # The sessions are consumed with the version (their rows are locked by
+                # the claim; deleting them now keeps the model lock's time short).
+                used.delete()
             mv = _create_version_rows(
                 model,
                 actor,
@@ -248,11 +258,12 @@ def register_version(
                 automatic=automatic,
                 existing=existing,
             )
+            # The deliveries commit with the version; the team's webhooks were looked up
+            # before the locks were taken.
             webhooks.emit(
-                mv.model.team, webhooks.Event.VERSION_REGISTERED, {}, actor=actor, version=mv
-            )
-            if refs:
-                used.delete()  # the sessions are consumed with the version
+                model.team, webhooks.Event.VERSION_REGISTERED, {}, actor=actor, version=mv,
+                hooks=hooks,
+            )  # fmt: skip
         # A session's bytes promoted to their address are gone; those whose blob was
         # stored already are deleted once the version is committed.
         transaction.on_commit(lambda: _delete_temps(session_temps))
@@ -367,72 +378,96 @@ def _create_version_rows(
     automatic: bool,
     existing: Sequence[tuple[str, Blob]] = (),
 ) -> ModelVersion:
-    # Lock the model row only (not the joined team row).
-    locked = (
-        RegisteredModel.objects.select_for_update(of=("self",))
-        .select_related("team", "latest_version")
-        .get(pk=model.pk)
+    """Write the version's rows inside the registering transaction.
+
+    The model row lock serialises the registrations of one model from the moment it is
+    taken until the transaction commits, so its hold time bounds how many registrations a
+    second one model takes. Everything that does not need the sequence number is therefore
+    built before it is taken (on PostgreSQL even the version's metrics, tags and first
+    transition are written before it), and the audit log's head (one lock for the whole
+    site) is taken last: only the blobs' promotion follows it, for registrations with files.
+    """
+    mv = ModelVersion(
+        model=model,
+        version=version,
+        description=metadata.description,
+        framework_version=metadata.framework_version,
+        code_repository=metadata.code_repository,
+        code_commit=metadata.code_commit,
+        code_branch=metadata.code_branch,
+        code_entry_point=metadata.code_entry_point,
+        code_dirty=metadata.code_dirty,
+        created_by=actor,
+        **{field: _as_stored(field, getattr(metadata, field)) for field in _NORMALISED},
     )
-    if automatic:
-        version = _next_free_timestamp(locked, version)
-    if ModelVersion.objects.filter(model=locked, version=version).exists():
-        raise ValidationError({"version": f"version {version} of {locked.name} already exists"})
-    sequence = locked.last_sequence + 1
-    try:
-        with transaction.atomic():
-            mv = ModelVersion.objects.create(
-                model=locked,
-                version=version,
-                sequence=sequence,
-                sort_key=versioning.sort_key(locked.versioning_scheme, version, sequence),
-                description=metadata.description,
-                task_type=metadata.task_type or locked.task_type,
-                framework=(metadata.framework or locked.framework).lower(),
-                framework_version=metadata.framework_version,
-                signature=metadata.signature,
-                params=metadata.params,
-                environment=metadata.environment,
-                code_repository=metadata.code_repository,
-                code_commit=metadata.code_commit,
-                code_branch=metadata.code_branch,
-                code_entry_point=metadata.code_entry_point,
-                code_dirty=metadata.code_dirty,
-                training_started_at=metadata.training_started_at,
-                training_ended_at=metadata.training_ended_at,
-                created_by=actor,
-                stage_changed_at=timezone.now(),
-            )
-    except IntegrityError:
-        raise ValidationError({"version": f"version {version} already exists"}) from None
-    Metric.objects.bulk_create(
+    metrics = [
         Metric(
             version=mv,
-            model=locked,
+            model=model,
             split=m.split,
             name=m.name,
             value=m.value,
             direction=m.direction,
         )
         for m in metadata.metrics
-    )
-    VersionTag.objects.bulk_create(
-        VersionTag(version=mv, key=key, value=value) for key, value in metadata.tags.items()
-    )
-    StageTransition.objects.create(
-        version=mv, from_stage="", to_stage=Stage.DEVELOPMENT, actor=actor, comment="registered"
-    )
-    locked.last_sequence = sequence
-    locked.version_count += 1
+    ]
+    tags = [VersionTag(version=mv, key=key, value=value) for key, value in metadata.tags.items()]
+    blob_artifacts = [
+        *(
+            Artifact(version=mv, path=path, blob_id=b.sha256, size=b.size)
+            for path, b in zip(paths, staged, strict=True)
+        ),
+        *(Artifact(version=mv, path=path, blob=blob, size=blob.size) for path, blob in existing),
+    ]
+
+    def insert_contents() -> None:
+        Metric.objects.bulk_create(metrics)
+        VersionTag.objects.bulk_create(tags)
+        StageTransition.objects.create(
+            version=mv, from_stage="", to_stage=Stage.DEVELOPMENT, actor=actor, comment="registered"
+        )
+        _sort_as_stored(mv, metrics, tags)
+
+    # Where the database hands out the version's id up front (PostgreSQL), its metrics,
+    # tags and first transition are written before the lock: foreign keys are checked at
+    # commit (Django creates them DEFERRABLE INITIALLY DEFERRED), when the version exists.
+    mv.pk = _reserve_id(ModelVersion)
+    pk_reserved = mv.pk is not None
+    if pk_reserved:
+        insert_contents()
+
+    locked = _lock_model_row(model.pk)
+    if automatic:
+        mv.version = version = _next_free_timestamp(model, version)
+    sequence = locked.last_sequence + 1
+    mv.sequence = sequence
+    mv.sort_key = versioning.sort_key(model.versioning_scheme, version, sequence)
+    mv.task_type = metadata.task_type or locked.task_type
+    mv.framework = (metadata.framework or locked.framework).lower()
+    mv.stage_changed_at = timezone.now()
+    try:
+        # No savepoint: a failed insert aborts the transaction, and the error below ends it.
+        mv.save(force_insert=True)
+    except IntegrityError:  # (model, version) is unique; the lock rules out the rest
+        raise ValidationError(
+            {"version": f"version {version} of {model.name} already exists"}
+        ) from None
+    if not pk_reserved:
+        insert_contents()
     # "Latest" is the highest version by the scheme's precedence, not the newest one: a
     # hotfix 1.4.3 registered after 2.0.0 does not make 1.4.3 the latest.
-    if locked.latest_version is None or mv.sort_key > locked.latest_version.sort_key:
-        locked.latest_version = mv
-    locked.save(update_fields=["last_sequence", "version_count", "latest_version", "updated_at"])
+    newest = locked.latest_sort_key is None or mv.sort_key > locked.latest_sort_key
+    _update_model_row(
+        model.pk,
+        last_sequence=sequence,
+        version_count=locked.version_count + 1,
+        latest_version_id=mv.pk if newest else locked.latest_version_id,
+    )
     audit.record(
         "version.register",
         actor=actor,
         obj=mv,
-        team=locked.team,
+        team=model.team,
         changes={
             "version": [None, version],
             "artifacts": [
@@ -447,14 +482,146 @@ def _create_version_rows(
     )
     # Last, so that nothing after it can fail: the blobs become visible at their address.
     artifacts.commit_blobs(staged)
-    Artifact.objects.bulk_create(
-        Artifact(version=mv, path=path, blob_id=b.sha256, size=b.size)
-        for path, b in zip(paths, staged, strict=True)
-    )
-    Artifact.objects.bulk_create(
-        Artifact(version=mv, path=path, blob=blob, size=blob.size) for path, blob in existing
-    )
+    Artifact.objects.bulk_create(blob_artifacts)
+    # Artifacts are listed in the database's path order: only "none" is known without it.
+    _preload(mv, metrics=metrics, tags=tags, **({} if blob_artifacts else {"artifacts": []}))
     return mv
+
+
+def _sort_as_stored(mv: ModelVersion, metrics: list[Metric], tags: list[VersionTag]) -> None:
+    """Put the rows just written in the order a read gives them: their Meta.ordering,
+    compared by the database's collation (which need not be Python's code point order)."""
+    if len(metrics) < 2 and len(tags) < 2:
+        return
+    if _orders_by_code_point():
+        metrics.sort(key=lambda m: (m.split, m.name))  # Metric.Meta.ordering
+        tags.sort(key=lambda t: t.key)  # VersionTag.Meta.ordering
+        return
+    q = connection.ops.quote_name
+    metric_table, tag_table = q(Metric._meta.db_table), q(VersionTag._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 0, {q('split')}, {q('name')} FROM {metric_table} WHERE version_id = %s "
+            f"UNION ALL SELECT 1, {q('key')}, '' FROM {tag_table} WHERE version_id = %s "
+            "ORDER BY 1, 2, 3",
+            [mv.pk, mv.pk],
+        )
+        rank = {tuple(row): index for index, row in enumerate(cursor.fetchall())}
+    metrics.sort(key=lambda m: rank[0, m.split, m.name])  # Metric.Meta.ordering
+    tags.sort(key=lambda t: rank[1, t.key, ""])  # VersionTag.Meta.ordering
+
+
+_CODE_POINT_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8"}
+_code_point_order: dict[str, bool] = {}
+
+
+def _orders_by_code_point() -> bool:
+    """Whether the database compares text as Python does, by code point: SQLite, and
+    PostgreSQL databases on the C locale of the C library (asked once per database)."""
+    if connection.vendor == "sqlite":
+        return True
+    if connection.vendor != "postgresql":
+        return False
+    name = connection.settings_dict["NAME"]
+    if name not in _code_point_order:
+        with connection.cursor() as cursor:
+            # datlocprovider exists from PostgreSQL 15 on ("c": the C library, "i": ICU).
+            cursor.execute(
+                "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM pg_database d "
+                "WHERE datname = current_database()"
+            )
+            collate, provider = cursor.fetchone()
+        _code_point_order[name] = provider in (None, "c") and collate in _CODE_POINT_COLLATIONS
+    return _code_point_order[name]
+
+
+def _reserve_id(model: type[Model]) -> int | None:
+    """A primary key for a row not inserted yet, from its table's sequence (PostgreSQL);
+    None where the database has no sequences to ask."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s))",
+            [model._meta.db_table, model._meta.pk.column],
+        )
+        return cursor.fetchone()[0]
+
+
+# Fields whose stored form can differ from what was written: jsonb orders object keys and
+# normalises numbers, and datetimes come back in UTC.
+_NORMALISED = ("params", "environment", "signature", "training_started_at", "training_ended_at")
+
+
+def _as_stored(field: str, value: Any) -> Any:
+    """The value as an expression: save() then refreshes the field from the INSERT's
+    RETURNING clause, so the new version holds what a later read gives, at no query."""
+    if value is None:
+        return None
+    return Value(value, output_field=ModelVersion._meta.get_field(field))
+
+
+# The two statements on the model row are plain SQL: they run while the row is locked,
+# where the ORM's query building would be paid again by every registration waiting behind.
+
+
+@dataclass(frozen=True)
+class _LockedModel:
+    last_sequence: int
+    version_count: int
+    task_type: str
+    framework: str
+    latest_version_id: int | None
+    latest_sort_key: str | None
+
+
+def _lock_model_row(model_id: int) -> _LockedModel:
+    """Lock the model's row (not its latest version's) until the transaction ends, and
+    read what a new version needs: the sequence so far, the defaults, the latest key."""
+    model_table = connection.ops.quote_name(RegisteredModel._meta.db_table)
+    version_table = connection.ops.quote_name(ModelVersion._meta.db_table)
+    lock = ""
+    if connection.features.has_select_for_update:  # SQLite locks the whole database
+        lock = connection.ops.for_update_sql(
+            of=("m",) if connection.features.has_select_for_update_of else ()
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m.last_sequence, m.version_count, m.task_type, m.framework, "
+            "m.latest_version_id, latest.sort_key "
+            f"FROM {model_table} m LEFT JOIN {version_table} latest "
+            f"ON latest.id = m.latest_version_id WHERE m.id = %s {lock}",
+            [model_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise RegisteredModel.DoesNotExist(f"model {model_id} was deleted")
+    return _LockedModel(*row)
+
+
+def _update_model_row(
+    model_id: int, *, last_sequence: int, version_count: int, latest_version_id: int | None
+) -> None:
+    table = connection.ops.quote_name(RegisteredModel._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # updated_at is auto_now
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_sequence = %s, version_count = %s, "
+            "latest_version_id = %s, updated_at = %s WHERE id = %s",
+            [last_sequence, version_count, latest_version_id, now, model_id],
+        )
+
+
+def _preload(instance: Any, **related: list[Any]) -> None:
+    """Cache rows just written as the instance's related objects, the way prefetch_related
+    would, so that reading them back costs no query. The lists must be in the related
+    model's Meta.ordering."""
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, rows in related.items():
+        queryset = getattr(instance, name).all()
+        queryset._result_cache = rows
+        queryset._prefetch_done = True
+        cache[name] = queryset
 
 
 def change_stage(

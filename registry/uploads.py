@@ -14,15 +14,17 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
    the client resumes from there. A chunk past the declared size, or not the length the
    Content-Range announces, answers 400. Answers ``{"offset": new}``. Chunks are written,
    not fsynced one by one (that would make the disk the bottleneck): completion verifies
-   the SHA-256 of the whole object, and attaching it to a version fsyncs it before the
+   the SHA-256 of the whole object while it flushes it to disk (side by side), and
+   attaching it to a version fsyncs it again (nothing is left to flush by then) before the
    version commits, so a power loss can at worst make the client send the upload again.
 3. ``GET /api/v1/uploads/{id}`` answers ``{"id", "offset", "size", "chunk_size",
    "complete"}`` (to resume). Sessions are private: anyone but their creator gets 404.
 4. ``POST /api/v1/uploads/{id}/complete`` hashes the whole temporary object (streamed,
-   constant memory). A hash other than the declared one answers 400 ``checksum_mismatch``
-   and discards the session and its bytes; an incomplete upload answers 409 with the
-   offset. On success the bytes stay a private staged object: no Blob row exists until a
-   version attaches them (step 6), so an upload never registered leaves no blob behind.
+   constant memory) and makes it durable. A hash other than the declared one answers 400
+   ``checksum_mismatch`` and discards the session and its bytes; an incomplete upload
+   answers 409 with the offset. On success the bytes stay a private staged object: no
+   Blob row exists until a version attaches them (step 6), so an upload never registered
+   leaves no blob behind.
 5. ``POST /api/v1/blobs/known {"sha256": [...]}`` (at most 1000) answers ``{"known": [...]}``:
    the hashes already stored as an artifact of a version the caller may read, which the
    client need not upload again. Other teams' blobs are never revealed.
@@ -188,37 +190,40 @@ def write_chunk(
         raise ValidationError(
             {"Content-Range": f"the chunk ends past the declared size of {session.size} bytes"}
         )
-    chunk = _read_chunk(stream, limit=min(CHUNK_SIZE, session.size - start))
-    if not chunk:
+    # Read whole (at most CHUNK_SIZE bytes) before anything is locked or written.
+    parts = _read_chunk(stream, limit=min(CHUNK_SIZE, session.size - start))
+    size = sum(len(part) for part in parts)
+    if not size:
         raise ValidationError({"body": "the chunk is empty"})
-    if end is not None and len(chunk) != end - start + 1:
+    if end is not None and size != end - start + 1:
         raise ValidationError(
-            {"Content-Range": f"announces {end - start + 1} bytes but the body has {len(chunk)}"}
+            {"Content-Range": f"announces {end - start + 1} bytes but the body has {size}"}
         )
     with transaction.atomic():
-        locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
-        if locked is None:  # expired a moment ago
-            raise Http404("No such upload.")
-        if locked.complete or locked.offset != start:  # another request was faster
-            raise OffsetMismatch(
-                f"the upload stands at offset {locked.offset}, not {start}: resume from there",
-                locked.offset,
+        # Advancing the offset locks the row, so the chunk is stored by one request only:
+        # a concurrent one for the same offset waits, then finds the offset moved on.
+        advanced = UploadSession.objects.filter(
+            pk=session.pk, offset=start, completed_at__isnull=True
+        ).update(offset=start + size)
+        if not advanced:
+            current = UploadSession.objects.filter(pk=session.pk).first()
+            if current is None:  # expired a moment ago
+                raise Http404("No such upload.")
+            raise OffsetMismatch(  # another request was faster
+                f"the upload stands at offset {current.offset}, not {start}: resume from there",
+                current.offset,
             )
-        _store_chunk(locked, start, chunk)
-        locked.offset = start + len(chunk)
-        locked.save(update_fields=["offset"])
-    session.offset = locked.offset
-    return locked.offset
+        _store_chunk(session, start, parts)
+    session.offset = start + size
+    return session.offset
 
 
-def _read_chunk(stream: IO[bytes], limit: int) -> bytes:
-    """At most `limit` bytes (a chunk is bounded by CHUNK_SIZE); one more byte is an error."""
+def _read_chunk(stream: IO[bytes], limit: int) -> list[bytes]:
+    """At most `limit` bytes (a chunk is bounded by CHUNK_SIZE); one more byte is an error.
+    The large reads are kept as they came: joining them would copy the chunk once more."""
     parts: list[bytes] = []
     size = 0
-    while True:
-        data = stream.read(min(_READ_SIZE, limit + 1 - size))
-        if not data:
-            break
+    while data := stream.read(min(_READ_SIZE, limit + 1 - size)):
         parts.append(data)
         size += len(data)
         if size > limit:
@@ -226,25 +231,25 @@ def _read_chunk(stream: IO[bytes], limit: int) -> bytes:
                 {"body": f"the chunk runs past the declared size or the {CHUNK_SIZE:,}-byte "
                  "chunk limit"}
             )  # fmt: skip
-    return b"".join(parts)
+    return parts
 
 
 def _part_name(session: UploadSession, start: int) -> str:
     return f"{session.temp_name}.parts/{start:020d}"
 
 
-def _store_chunk(session: UploadSession, start: int, chunk: bytes) -> None:
+def _store_chunk(session: UploadSession, start: int, parts: list[bytes]) -> None:
     if is_local(artifact_storage):
         path = artifact_storage.path(session.temp_name)
         with open(path, "r+b") as fh:
             fh.seek(start)
-            fh.write(chunk)
+            fh.writelines(parts)
             fh.truncate()  # drop whatever a broken earlier write left past the chunk
         return
     name = _part_name(session, start)
     if artifact_storage.exists(name):  # left by a write whose offset was never recorded
         artifact_storage.delete(name)
-    saved = artifact_storage.save(name, ContentFile(chunk))
+    saved = artifact_storage.save(name, ContentFile(b"".join(parts)))
     if saved != name:
         raise RuntimeError(f"storage stored part {name} as {saved}")
 
@@ -260,8 +265,7 @@ def complete_upload(session: UploadSession) -> UploadSession:
         )
     if is_local(artifact_storage):
         try:
-            with artifact_storage.open(session.temp_name, "rb") as fh:
-                digest, size = artifacts.hash_stream(fh)
+            digest, size = artifacts.hash_durably(session.temp_name)
         except FileNotFoundError:  # expired while we were called
             raise Http404("No such upload.") from None
         temp_name = session.temp_name
@@ -408,6 +412,8 @@ def claim_blobs(
                 ]
             }
         )
+    # Not marked durable: promotion fsyncs the bytes again, cheaply, as completion flushed
+    # them already (sessions completed before completion flushed are covered too).
     staged = [
         artifacts.StagedBlob(sha, sessions[sha].size, sessions[sha].temp_name) for sha in sessions
     ]

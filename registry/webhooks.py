@@ -104,6 +104,16 @@ USER_AGENT = "Modelgate-Webhook/1"
 # --- events -----------------------------------------------------------------------------
 
 
+def subscribed(team: Team, event: str) -> list[Webhook]:
+    """The active webhooks of `team` subscribed to `event`."""
+    event = Event(event)
+    return [
+        hook
+        for hook in Webhook.objects.filter(team=team, active=True).only("pk", "events")
+        if event in hook.events
+    ]
+
+
 def emit(
     team: Team,
     event: str,
@@ -112,19 +122,19 @@ def emit(
     actor: Any = None,
     model: RegisteredModel | None = None,
     version: ModelVersion | None = None,
+    hooks: list[Webhook] | None = None,
 ) -> None:
     """Queue `event` for every active webhook of `team` subscribed to it.
 
     Call it inside the transaction that makes the change: the deliveries commit with it and
     are handed to a worker on commit. `payload` becomes the body's "data"; `model` and
-    `version` (whose model is implied) fill "model" and "version".
+    `version` (whose model is implied) fill "model" and "version". `hooks` are
+    subscribed(team, event) looked up earlier, by a caller that must not query while it
+    holds a lock.
     """
     event = Event(event)
-    hooks = [
-        hook
-        for hook in Webhook.objects.filter(team=team, active=True).only("pk", "events")
-        if event in hook.events
-    ]
+    if hooks is None:
+        hooks = subscribed(team, event)
     if not hooks:
         return
     if version is not None and model is None:

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from accounts import tokens
+from registry import services
 from registry.models import ModelVersion, PromotionPolicy, RegisteredModel, StageTransition
 from registry.services import apply_transition
 from tests.api.conftest import API, assert_error
@@ -431,6 +432,59 @@ def test_it_registers_a_version_with_every_metadata_group(world, as_token, contr
     assert body["code"]["dirty"] is False
     assert body["tags"] == {"dataset": "2025-01"}
     assert body["artifacts"] == []
+
+
+@pytest.mark.parametrize("code_point_order", [True, False], ids=["c-collation", "any-collation"])
+def test_it_answers_a_registration_byte_for_byte_as_a_read_of_the_version(
+    world, as_token, contributor, monkeypatch, code_point_order
+):
+    """The answer is built from what was written, not read back; it must still be what
+    GET answers: jsonb's key order and numbers, datetimes in UTC, the database's order of
+    metrics and tags (its collation: Python's order only where the two agree, else the
+    database is asked)."""
+    monkeypatch.setattr(services, "_orders_by_code_point", lambda: code_point_order)
+    api = as_token(contributor, "write")
+    payload = {
+        **FULL_METADATA,
+        "version": "2.1.0",
+        "params": {"zeta": 1, "alpha": {"b": [1.5, {"y": 1, "x": 2}], "a": None}, "big": 1e20,
+                   "negative_zero": -0.0, "tiny": 1e-7, "text": "\u00e9t\u00e9"},
+        "training_started_at": "2025-01-01T10:00:00+02:00",
+        "training_ended_at": "2025-01-01T11:30:00.123456+02:00",
+        "metrics": {
+            "validation": {"loss": 0.2, "Accuracy": 0.8},
+            "test": {"rmse": 1.5, "auc": 0.93, "f1_score": 0.7, "F1": 0.71},
+        },
+        "tags": {"zz": "1", "aa": "2", "Mixed-Case": "3", "a.b": ""},
+    }  # fmt: skip
+
+    posted = api.post(M + "/versions", payload)
+    fetched = api.get(M + "/versions/2.1.0")
+
+    assert posted.status_code == 201, posted.content
+    assert fetched.status_code == 200
+    assert posted.content == fetched.content
+    assert posted.json()["params"]["big"] == 10**20  # as the database stores it
+
+
+def test_it_registers_a_version_in_bounded_queries(
+    world, as_token, contributor, django_assert_max_num_queries
+):
+    api = as_token(contributor, "write")
+    api.post(M + "/versions", {"version": "1.9.0"})  # the token's last use is recorded once
+    payload = {**FULL_METADATA, "metrics": {"test": {f"m{i}": i for i in range(20)}},
+               "tags": {f"t{i}": "x" for i in range(20)}}  # fmt: skip
+
+    # The token and its user, the roles, the model, the team's webhooks; savepoint, a
+    # version id, metrics, tags, the first transition, (unless the database orders text by
+    # code point) the order of metrics and tags; the model row lock, the version, the model
+    # row; the audit chain's head lock, the event, the head; release. Nothing is read back
+    # to answer.
+    with django_assert_max_num_queries(17):
+        response = api.post(M + "/versions", payload)
+
+    assert response.status_code == 201, response.content
+    assert len(response.json()["metrics"]["test"]) == 20
 
 
 def test_it_picks_the_version_for_automatic_schemes(world, as_user, contributor, make_model):

@@ -377,6 +377,21 @@ def test_it_keeps_every_file_with_its_own_content(
     assert len(stored_files(tmp_path)) == 4
 
 
+def test_it_flushes_a_staged_upload_before_any_lock_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    synced: list[str] = []
+    real_fsync = artifacts._fsync
+    monkeypatch.setattr(artifacts, "_fsync", lambda path: (synced.append(path), real_fsync(path)))
+
+    staged = stage_blob(io.BytesIO(b"durable"), "model.bin")
+    try:
+        assert staged.durable
+        assert synced == [artifact_storage.path(staged.temp_name)]
+    finally:
+        discard_staged([staged])
+
+
 @pytest.mark.django_db
 def test_it_makes_a_blob_durable_before_it_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[str] = []
@@ -387,5 +402,5 @@ def test_it_makes_a_blob_durable_before_it_is_visible(monkeypatch: pytest.Monkey
 
     target = artifact_storage.path(blob_storage_name(stored.sha256))
     assert len(synced) == 2
-    assert synced[0].endswith(stored.temp_name)  # the bytes, before the rename
+    assert synced[0].endswith(stored.temp_name)  # the bytes, when staged (before the rename)
     assert synced[1] == os.path.dirname(target)  # then the directory entry

@@ -16,7 +16,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from accounts.models import User
+from accounts.audit import verify_chain
+from accounts.models import AuditEvent, User
 from registry import services
 from registry.metadata import clean_version_metadata
 from registry.models import (
@@ -72,6 +73,34 @@ def test_it_numbers_24_simultaneous_registrations_1_to_24_without_gaps(
     assert StageTransition.objects.filter(version__model=model).count() == 24
     assert Artifact.objects.filter(version__model=model).count() == 24
     assert Blob.objects.count() == 24
+    # Each version's metrics and tags (written before the lock, under a reserved id) are
+    # its own, and the audit chain took the 24 events one after another.
+    for mv in stored.prefetch_related("metrics", "tags"):
+        index = int(mv.version.rsplit(".", 1)[1])
+        assert [(m.name, m.value) for m in mv.metrics.all()] == [("auc", index / 100)]
+        assert {t.key: t.value for t in mv.tags.all()} == {"thread": str(index)}
+    assert verify_chain()[1] is None
+    registered = AuditEvent.objects.filter(action="version.register", model_id=model.pk)
+    assert registered.count() == 24
+
+
+def test_it_relies_on_deferred_foreign_keys_to_write_a_versions_rows_before_it() -> None:
+    """register_version inserts metrics, tags and the first transition before the version
+    row (its id reserved), which PostgreSQL accepts because Django creates foreign keys
+    DEFERRABLE INITIALLY DEFERRED: checked at commit, when the version exists."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, condeferrable, condeferred FROM pg_constraint "
+            "WHERE contype = 'f' AND confrelid = 'registry_modelversion'::regclass "
+            "AND conrelid::regclass::text IN "
+            "('registry_metric', 'registry_versiontag', 'registry_stagetransition')"
+        )
+        rows = sorted(cursor.fetchall())
+    assert rows == [
+        ("registry_metric", True, True),
+        ("registry_stagetransition", True, True),
+        ("registry_versiontag", True, True),
+    ]
 
 
 def test_it_gives_concurrent_timestamp_registrations_consecutive_sequences(

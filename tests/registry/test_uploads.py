@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import os
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,7 +13,7 @@ from django.core.management import call_command
 from django.http import Http404
 from django.utils import timezone
 
-from registry import services, uploads
+from registry import artifacts, services, uploads
 from registry.metadata import clean_version_metadata
 from registry.models import Artifact, Blob, ModelVersion, UploadSession, blob_storage_name
 from registry.storage import artifact_storage
@@ -158,6 +159,55 @@ def test_checksum_mismatch_discards_everything(contributor, model):
         uploads.complete_upload(session)
     assert not UploadSession.objects.exists()
     assert not artifact_storage.exists(session.temp_name)
+
+
+def test_completion_flushes_the_upload_to_disk_while_hashing_it(contributor, model, monkeypatch):
+    synced: list[str] = []
+    real_fsync = artifacts._fsync
+    monkeypatch.setattr(artifacts, "_fsync", lambda path: (synced.append(path), real_fsync(path)))
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+
+    send(session, DATA)
+    assert synced == []  # chunks are not flushed one by one
+    uploads.complete_upload(session)
+
+    assert synced == [artifact_storage.path(session.temp_name)]
+
+
+def test_completion_fails_when_the_flush_fails(contributor, model, monkeypatch):
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    send(session, DATA)
+
+    def broken(path: str) -> None:
+        raise OSError(5, "Input/output error", path)
+
+    monkeypatch.setattr(artifacts, "_fsync", broken)
+    with pytest.raises(OSError):
+        uploads.complete_upload(session)
+    assert not UploadSession.objects.get().complete
+
+
+def test_attaching_an_upload_makes_it_durable_before_the_rename(contributor, model, monkeypatch):
+    session = completed(contributor)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = artifacts._fsync, os.replace
+    monkeypatch.setattr(
+        artifacts, "_fsync", lambda path: (events.append(("fsync", path)), real_fsync(path))
+    )
+    monkeypatch.setattr(
+        artifacts.os, "replace", lambda a, b: (events.append(("rename", b)), real_replace(a, b))
+    )
+
+    register(model, contributor, "1.0.0", [("model.bin", SHA)])
+
+    target = artifact_storage.path(blob_storage_name(SHA))
+    # Completion flushed the bytes already, so this fsync finds nothing left to write; it
+    # stays for sessions completed by an older release.
+    assert events == [
+        ("fsync", artifact_storage.path(session.temp_name)),
+        ("rename", target),
+        ("fsync", os.path.dirname(target)),
+    ]
 
 
 def test_completing_twice_is_harmless(contributor, model):
