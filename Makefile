@@ -7,7 +7,7 @@ MANAGE := $(PY) manage.py
 # Debian packages the project needs: the graphviz `dot` binary and Chromium for browser tests.
 DEB_PACKAGES := graphviz chromium fonts-dejavu-core
 
-.PHONY: setup run test lint system-packages bench clean
+.PHONY: setup run test lint system-packages bench clean prod
 
 setup: system-packages $(VENV)/.installed
 	$(MANAGE) migrate --noinput
@@ -37,6 +37,16 @@ $(VENV)/.installed: pyproject.toml client/pyproject.toml
 run: setup
 	$(MANAGE) seed_demo
 	$(MANAGE) runserver 127.0.0.1:8000
+
+# The production topology (Procfile): gunicorn, WORKERS Celery workers and beat, against the
+# DATABASE_URL, REDIS_URL (and S3) in the environment; see README "Running in production".
+WORKERS ?= 2
+PORT ?= 8000
+prod: setup
+	$(MANAGE) collectstatic --noinput -v 0
+	$(MANAGE) check --deploy
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile -p $(PORT) \
+	  -c web=1,worker=$(WORKERS),beat=1
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

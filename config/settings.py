@@ -12,8 +12,10 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.env import envbool, envint, envlist, envsecret, envstr
+from config.s3 import s3_storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("MODELGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -153,30 +155,41 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = envstr("STATIC_ROOT") or (BASE_DIR / "staticfiles" if PRODUCTION else None)
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
-# Storage: artifacts live under the "artifacts" alias; local files unless S3 is configured.
+# Storage: hot artifacts under the "artifacts" alias, cold copies of retired versions under
+# "archive"; each a local directory unless its S3 bucket is configured.
 MEDIA_ROOT = Path(envstr("MODELGATE_ARTIFACT_DIR", str(VAR_DIR / "artifacts")))
+ARCHIVE_ROOT = Path(envstr("MODELGATE_ARCHIVE_DIR", str(VAR_DIR / "archive")))
+_S3 = {
+    "endpoint_url": envstr("AWS_S3_ENDPOINT_URL"),
+    "region_name": envstr("AWS_S3_REGION_NAME"),
+    "aws_access_key_id": envsecret("AWS_ACCESS_KEY_ID"),
+    "aws_secret_access_key": envsecret("AWS_SECRET_ACCESS_KEY"),
+}
 ARTIFACTS_S3_BUCKET = envstr("ARTIFACTS_S3_BUCKET")
-if ARTIFACTS_S3_BUCKET:
-    _artifacts = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": ARTIFACTS_S3_BUCKET,
-            "endpoint_url": envstr("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": envstr("AWS_S3_REGION_NAME") or None,
-            "location": envstr("ARTIFACTS_S3_PREFIX", "artifacts"),
-            "file_overwrite": False,
-            "default_acl": None,
-            "querystring_auth": True,
-        },
-    }
-else:
-    _artifacts = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": MEDIA_ROOT, "base_url": None},
-    }
+ARCHIVE_S3_BUCKET = envstr("ARCHIVE_S3_BUCKET")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "artifacts": _artifacts,
+    "artifacts": (
+        s3_storage(ARTIFACTS_S3_BUCKET, envstr("ARTIFACTS_S3_PREFIX", "artifacts"), **_S3)
+        if ARTIFACTS_S3_BUCKET
+        else {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": MEDIA_ROOT, "base_url": None},
+        }
+    ),
+    "archive": (
+        s3_storage(
+            ARCHIVE_S3_BUCKET,
+            envstr("ARCHIVE_S3_PREFIX", "archive"),
+            storage_class=envstr("ARCHIVE_S3_STORAGE_CLASS"),
+            **_S3,
+        )
+        if ARCHIVE_S3_BUCKET
+        else {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": ARCHIVE_ROOT, "base_url": None},
+        }
+    ),
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -208,8 +221,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # not after the system's TCP timeout.
     "socket_connect_timeout": envint("CELERY_BROKER_CONNECT_TIMEOUT", 3),
 }
-# Periodic jobs (run `celery -A config beat` next to the workers).
-# Periodic work, run by `celery beat` in production.
+# Queues: one per kind of slow work, so each can get its own workers (README, "Scaling
+# out"). A worker started without --queues consumes them all.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "webhooks", "render", "archive")]
+CELERY_TASK_ROUTES = {
+    "registry.tasks.deliver_webhook": {"queue": "webhooks"},
+    # Rendering (lineage graphs, …) and archive/restore copies, whichever app defines them.
+    "*.render_*": {"queue": "render"},
+    "*.archive_*": {"queue": "archive"},
+    "*.restore_*": {"queue": "archive"},
+}
+# Periodic work, run by one `celery -A config beat` next to the workers.
 CELERY_BEAT_SCHEDULE = {
     # Webhook deliveries whose message was lost (broker down, worker killed): re-enqueue.
     "sweep-webhooks": {"task": "registry.tasks.sweep_webhooks", "schedule": 60.0},

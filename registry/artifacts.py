@@ -16,10 +16,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 
+from registry import storage
 from registry.models import Blob, blob_storage_name
-from registry.storage import artifact_storage
+from registry.storage import artifact_storage, is_local, iter_range
 
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = storage.CHUNK_SIZE
 MAX_PATH_LENGTH = 1024
 
 
@@ -83,7 +84,12 @@ class StagedBlob:
 
 
 class _HashingReader:
-    """Wraps a stream: hashes and counts what passes through, refuses bytes past the limit."""
+    """Wraps a stream: hashes and counts what passes through, refuses bytes past the limit.
+
+    Not seekable, so S3's multipart upload reads it once, in order (every byte hashed once).
+    """
+
+    closed = False
 
     def __init__(self, stream: IO[bytes], path: str) -> None:
         self.stream, self.path = stream, path
@@ -109,6 +115,9 @@ class _HashingReader:
     def tell(self) -> int:
         return self.size
 
+    def seekable(self) -> bool:
+        return False
+
 
 def hash_stream(stream: IO[bytes]) -> tuple[str, int]:
     digest = hashlib.sha256()
@@ -132,9 +141,8 @@ def stage_blob(stream: IO[bytes], path: str) -> StagedBlob:
     temp_name = f"uploads/{uuid.uuid4().hex}"
     try:
         temp_name = artifact_storage.save(temp_name, File(reader, name=temp_name))
-        local = _local_path(temp_name)
-        if local is not None:  # flushed now, not under the registration's locks
-            _fsync(local)
+        if is_local(artifact_storage):  # flushed now, not under the registration's locks
+            _fsync(artifact_storage.path(temp_name))
     except BaseException:
         artifact_storage.delete(temp_name)
         raise
@@ -142,15 +150,12 @@ def stage_blob(stream: IO[bytes], path: str) -> StagedBlob:
 
 
 def hash_durably(name: str) -> tuple[str, int]:
-    """(SHA-256, size) of a staged object, which is durable (fsynced) on return.
+    """(SHA-256, size) of a staged object on local storage, durable (fsynced) on return.
 
-    On local storage the fsync runs in a thread while the bytes are hashed (both release
-    the GIL): a file just written spends its flush to disk while it is read back, so the
-    registration that promotes it later finds nothing left to flush."""
-    local = _local_path(name)
-    if local is None:  # remote storage: durable once stored
-        with artifact_storage.open(name, "rb") as fh:
-            return hash_stream(fh)
+    The fsync runs in a thread while the bytes are hashed (both release the GIL): a file
+    just written spends its flush to disk while it is read back, so the registration that
+    promotes it later finds nothing left to flush."""
+    local = artifact_storage.path(name)
     failed: list[BaseException] = []
 
     def flush() -> None:
@@ -169,13 +174,6 @@ def hash_durably(name: str) -> tuple[str, int]:
     if failed:
         raise failed[0]
     return result
-
-
-def _local_path(name: str) -> str | None:
-    try:
-        return artifact_storage.path(name)
-    except NotImplementedError:
-        return None
 
 
 def commit_blobs(staged: list[StagedBlob]) -> None:
@@ -212,14 +210,10 @@ def discard_staged(staged: list[StagedBlob]) -> None:
 
 
 def _promote(temp_name: str, name: str, *, durable: bool = False) -> None:
-    try:
-        source, target = artifact_storage.path(temp_name), artifact_storage.path(name)
-    except NotImplementedError:  # remote storage: copy, the temp is deleted afterwards
-        with artifact_storage.open(temp_name, "rb") as fh:
-            saved = artifact_storage.save(name, File(fh, name=name))
-        if saved != name:
-            raise RuntimeError(f"storage stored blob {name} as {saved}") from None
+    if not is_local(artifact_storage):  # S3: a server-side copy; the temp is deleted later
+        artifact_storage.copy(temp_name, name)
         return
+    source, target = artifact_storage.path(temp_name), artifact_storage.path(name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     # Durable before the version commits: the bytes, then the rename (the directory).
     if not durable:
@@ -237,21 +231,13 @@ def _fsync(path: str) -> None:
 
 
 def _stored_digest(name: str) -> str:
-    with artifact_storage.open(name, "rb") as fh:
-        return hash_stream(fh)[0]
+    digest = hashlib.sha256()
+    for chunk in iter_range(artifact_storage, name):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def iter_blob(sha256: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
-    """Yield a blob's bytes (optionally a range) in chunks, never holding the file in memory."""
-    with artifact_storage.open(blob_storage_name(sha256), "rb") as fh:
-        if start:
-            fh.seek(start)
-        remaining = length
-        while remaining is None or remaining > 0:
-            size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
-            chunk = fh.read(size)
-            if not chunk:
-                break
-            if remaining is not None:
-                remaining -= len(chunk)
-            yield chunk
+    """Yield a blob's bytes (optionally a range) in chunks, never holding the file in memory
+    (a ranged GET on S3)."""
+    return iter_range(artifact_storage, blob_storage_name(sha256), start, length)

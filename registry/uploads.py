@@ -65,7 +65,7 @@ from django.utils import timezone
 from accounts.policy import Action, readable_models_q, teams_for
 from registry import artifacts
 from registry.models import Artifact, Blob, UploadSession
-from registry.storage import artifact_storage
+from registry.storage import artifact_storage, is_local
 
 CHUNK_SIZE = 8 * 1024 * 1024  # the largest chunk one PUT may carry
 UPLOAD_MAX_AGE = dt.timedelta(hours=24)
@@ -128,7 +128,7 @@ def create_upload(*, actor: Any, sha256: str, size: int) -> UploadSession:
         )
     session_id = uuid.uuid4()
     temp_name = f"uploads/session-{session_id.hex}"
-    if _is_local():
+    if is_local(artifact_storage):
         temp_name = artifact_storage.save(temp_name, ContentFile(b""))
     return UploadSession.objects.create(
         id=session_id, created_by=actor, sha256=sha256, size=size, temp_name=temp_name
@@ -234,20 +234,12 @@ def _read_chunk(stream: IO[bytes], limit: int) -> list[bytes]:
     return parts
 
 
-def _is_local() -> bool:
-    try:
-        artifact_storage.path("uploads")
-    except NotImplementedError:
-        return False
-    return True
-
-
 def _part_name(session: UploadSession, start: int) -> str:
     return f"{session.temp_name}.parts/{start:020d}"
 
 
 def _store_chunk(session: UploadSession, start: int, parts: list[bytes]) -> None:
-    if _is_local():
+    if is_local(artifact_storage):
         path = artifact_storage.path(session.temp_name)
         with open(path, "r+b") as fh:
             fh.seek(start)
@@ -271,7 +263,7 @@ def complete_upload(session: UploadSession) -> UploadSession:
             f"the upload has {session.offset} of {session.size} bytes; send the rest first",
             session.offset,
         )
-    if _is_local():
+    if is_local(artifact_storage):
         try:
             digest, size = artifacts.hash_durably(session.temp_name)
         except FileNotFoundError:  # expired while we were called
@@ -308,15 +300,21 @@ class _Concatenated:
         self.names, self.index, self.current = names, 0, None
 
     def read(self, size: int = -1) -> bytes:
-        while self.index < len(self.names):
+        """Like a file: `size` bytes unless the end comes first (boto3's uploader takes a
+        short read for the end of the stream), across part boundaries."""
+        data: list[bytes] = []
+        wanted = size
+        while self.index < len(self.names) and (size < 0 or wanted > 0):
             if self.current is None:
                 self.current = artifact_storage.open(self.names[self.index], "rb")
-            data = self.current.read(size)
-            if data:
-                return data
-            self.current.close()
-            self.current, self.index = None, self.index + 1
-        return b""
+            chunk = self.current.read(wanted if size >= 0 else -1)
+            if not chunk:
+                self.current.close()
+                self.current, self.index = None, self.index + 1
+                continue
+            data.append(chunk)
+            wanted -= len(chunk)
+        return b"".join(data)
 
     def seek(self, offset: int, whence: int = 0) -> int:
         if (offset, whence) != (0, 0):

@@ -4,9 +4,11 @@ helpers that build models and versions through the same services the app uses.""
 from __future__ import annotations
 
 import io
+import logging
 import os
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from registry.metadata import clean_version_metadata
 from registry.models import ModelVersion, RegisteredModel
 
 CHROMIUM = "/usr/bin/chromium"
+S3_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -56,7 +59,53 @@ def _test_settings(tmp_path: Any, settings: Any) -> None:
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": tmp_path / "artifacts"},
         },
+        "archive": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "archive"},
+        },
     }
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible HTTP server (moto) on 127.0.0.1, one for the whole run."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, settings: Any) -> dict[str, str]:
+    """Both storage aliases on fresh S3 buckets, configured as production configures them."""
+    import boto3
+
+    from config.s3 import s3_storage
+
+    suffix = uuid.uuid4().hex[:12]
+    buckets = {"artifacts": f"artifacts-{suffix}", "archive": f"archive-{suffix}"}
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **S3_KEYS)
+    for bucket in buckets.values():
+        client.create_bucket(Bucket=bucket)
+    common = {"endpoint_url": s3_endpoint, "region_name": "us-east-1", **S3_KEYS}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": s3_storage(buckets["artifacts"], "artifacts", **common),
+        "archive": s3_storage(buckets["archive"], "archive", storage_class="STANDARD_IA", **common),
+    }
+    return buckets
+
+
+@pytest.fixture(params=["files", "s3"])
+def any_storage(request: pytest.FixtureRequest) -> str:
+    """Runs a test once on local files and once on S3 (use it with `usefixtures`)."""
+    if request.param == "s3":
+        request.getfixturevalue("s3")
+    return request.param
 
 
 @pytest.fixture

@@ -70,3 +70,21 @@ def test_it_rejects_malformed_values(name, value):
 def test_it_runs_the_embedded_default_with_nothing_set(tmp_path):
     result = manage("check", MODELGATE_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("task", "queue"),
+    [
+        ("registry.tasks.deliver_webhook", "webhooks"),
+        ("lineage.tasks.render_graph", "render"),
+        ("registry.tasks.archive_version", "archive"),
+        ("registry.tasks.restore_version", "archive"),
+        ("registry.tasks.expire_promotion_requests", "celery"),
+        ("registry.tasks.sweep_webhooks", "celery"),
+    ],
+)
+def test_each_kind_of_slow_work_has_its_own_queue(task, queue):
+    from config.celery import app
+
+    assert app.amqp.router.route({}, task)["queue"].name == queue
+    assert queue in app.amqp.queues  # a worker started without --queues consumes it

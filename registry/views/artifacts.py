@@ -12,7 +12,7 @@ from accounts.tokens import token_or_session
 from registry import artifacts, deprecation
 from registry.access import version_for_user
 from registry.models import Artifact, blob_storage_name
-from registry.storage import artifact_storage
+from registry.storage import artifact_storage, is_local
 from registry.views.common import HtmxHttpRequest
 
 _RANGE = re.compile(r"\Abytes=([0-9]*)-([0-9]*)\Z")
@@ -75,9 +75,13 @@ def artifact_download(
             status=206,
             content_type=content_type,
         )
-    else:
+    elif is_local(artifact_storage):  # a file: the WSGI server may use sendfile
         stream = artifact_storage.open(blob_storage_name(artifact.blob_id), "rb")
         response = FileResponse(stream, content_type=content_type)
+    else:  # remote: one streamed GET, never spooled to a temporary file first
+        response = StreamingHttpResponse(
+            artifacts.iter_blob(artifact.blob_id), content_type=content_type
+        )
     response["Content-Disposition"] = content_disposition_header(True, artifact.filename)
     if isinstance(wanted, tuple) and request.method != "HEAD":
         start, length = wanted

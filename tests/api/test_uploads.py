@@ -62,7 +62,10 @@ def writer(as_token, contributor) -> ApiClient:
     return as_token(contributor, "write")
 
 
-def test_happy_path_upload_attach_and_download(world, writer, viewer, client):
+@pytest.mark.usefixtures("any_storage")  # local files and S3
+def test_happy_path_upload_attach_and_download(
+    world, writer, viewer, client, django_capture_on_commit_callbacks
+):
     response = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)})
     assert response.status_code == 201
     body = response.json()
@@ -77,10 +80,11 @@ def test_happy_path_upload_attach_and_download(world, writer, viewer, client):
     assert done.status_code == 200 and done.json()["complete"] is True
     assert not Blob.objects.exists()  # held as a private staged object until attached
 
-    response = writer.post(
-        M + "/versions",
-        {"version": "2.0.0", "files": [{"path": "model/./weights.bin", "sha256": SHA}]},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # S3 deletes the temp on commit
+        response = writer.post(
+            M + "/versions",
+            {"version": "2.0.0", "files": [{"path": "model/./weights.bin", "sha256": SHA}]},
+        )
     assert response.status_code == 201, response.content
     [artifact] = response.json()["artifacts"]
     assert artifact["path"] == "model/weights.bin"
@@ -112,6 +116,7 @@ def test_offset_query_parameter_works_instead_of_content_range(world, writer):
     assert writer.post(f"/uploads/{upload_id}/complete").json()["complete"] is True
 
 
+@pytest.mark.usefixtures("any_storage")  # local files and S3
 def test_resume_after_a_broken_chunk(world, writer):
     upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
     assert put(writer, upload_id, DATA[:500], 0, len(DATA)).status_code == 200
@@ -134,6 +139,7 @@ def test_complete_before_all_bytes_answers_409_with_the_offset(world, writer):
     assert response.status_code == 409 and response.json()["offset"] == 10
 
 
+@pytest.mark.usefixtures("any_storage")  # local files and S3
 def test_wrong_checksum_discards_the_upload(world, writer):
     wrong = sha(b"something else")
     upload_id = writer.post("/uploads", {"sha256": wrong, "size": len(DATA)}).json()["id"]

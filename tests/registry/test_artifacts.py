@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 
-from registry import artifacts
+from registry import artifacts, storage
 from registry.artifacts import commit_blobs, discard_staged, iter_blob, normalise_path, stage_blob
 from registry.models import Artifact, Blob, ModelVersion, RegisteredModel, blob_storage_name
 from registry.storage import artifact_storage
@@ -197,6 +197,7 @@ def test_it_streams_in_chunks_for_files_larger_than_a_chunk(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(artifacts, "CHUNK_SIZE", 7)
+    monkeypatch.setattr(storage, "CHUNK_SIZE", 7)
     data = bytes(range(256)) * 3
 
     stored = write_blob(io.BytesIO(data), "big.bin")
@@ -299,11 +300,12 @@ def test_it_refuses_a_blob_over_the_size_limit_without_writing_it(
     ],
 )
 @pytest.mark.django_db
+@pytest.mark.usefixtures("any_storage")
 def test_it_reads_a_blob_or_a_byte_range_of_it(
     monkeypatch: pytest.MonkeyPatch, start: int, length: int | None, expected: bytes
 ) -> None:
     stored = write_blob(io.BytesIO(b"0123456789"), "digits.txt")
-    monkeypatch.setattr(artifacts, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(storage, "CHUNK_SIZE", 3)
 
     chunks = list(iter_blob(stored.sha256, start, length))
 

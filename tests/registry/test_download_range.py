@@ -10,7 +10,8 @@ from django.urls import reverse
 from accounts import tokens
 from registry.views.artifacts import UNSATISFIABLE, parse_range
 
-pytestmark = pytest.mark.django_db
+# Every download answers the same from local files and from S3 (ranged GETs).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("any_storage")]
 
 DATA = bytes(range(256)) * 8  # 2048 bytes
 SIZE = len(DATA)

@@ -257,8 +257,7 @@ def test_expire_uploads_deletes_old_sessions_and_their_bytes(contributor, model)
     assert not Blob.objects.exists()
 
 
-def test_remote_storage_writes_parts_and_concatenates_them(contributor, model, monkeypatch):
-    monkeypatch.setattr(uploads, "_is_local", lambda: False)
+def test_remote_storage_writes_parts_and_concatenates_them(contributor, model, s3):
     session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     send(session, DATA, step=3000)
     parts = f"{session.temp_name}.parts"
@@ -271,8 +270,7 @@ def test_remote_storage_writes_parts_and_concatenates_them(contributor, model, m
         assert fh.read() == DATA
 
 
-def test_remote_storage_checksum_mismatch_leaves_nothing(contributor, model, monkeypatch):
-    monkeypatch.setattr(uploads, "_is_local", lambda: False)
+def test_remote_storage_checksum_mismatch_leaves_nothing(contributor, model, s3):
     session = uploads.create_upload(actor=contributor, sha256=sha(b"x"), size=len(DATA))
     send(session, DATA)
     with pytest.raises(uploads.ChecksumMismatch):
