@@ -141,9 +141,8 @@ def stage_blob(stream: IO[bytes], path: str) -> StagedBlob:
     temp_name = f"uploads/{uuid.uuid4().hex}"
     try:
         temp_name = artifact_storage.save(temp_name, File(reader, name=temp_name))
-        local = _local_path(temp_name)
-        if local is not None:  # flushed now, not under the registration's locks
-            _fsync(local)
+        if is_local(artifact_storage):  # flushed now, not under the registration's locks
+            _fsync(artifact_storage.path(temp_name))
     except BaseException:
         artifact_storage.delete(temp_name)
         raise
@@ -151,15 +150,12 @@ def stage_blob(stream: IO[bytes], path: str) -> StagedBlob:
 
 
 def hash_durably(name: str) -> tuple[str, int]:
-    """(SHA-256, size) of a staged object, which is durable (fsynced) on return.
+    """(SHA-256, size) of a staged object on local storage, durable (fsynced) on return.
 
-    On local storage the fsync runs in a thread while the bytes are hashed (both release
-    the GIL): a file just written spends its flush to disk while it is read back, so the
-    registration that promotes it later finds nothing left to flush."""
-    local = _local_path(name)
-    if local is None:  # remote storage: durable once stored
-        with artifact_storage.open(name, "rb") as fh:
-            return hash_stream(fh)
+    The fsync runs in a thread while the bytes are hashed (both release the GIL): a file
+    just written spends its flush to disk while it is read back, so the registration that
+    promotes it later finds nothing left to flush."""
+    local = artifact_storage.path(name)
     failed: list[BaseException] = []
 
     def flush() -> None:
@@ -178,13 +174,6 @@ def hash_durably(name: str) -> tuple[str, int]:
     if failed:
         raise failed[0]
     return result
-
-
-def _local_path(name: str) -> str | None:
-    try:
-        return artifact_storage.path(name)
-    except NotImplementedError:
-        return None
 
 
 def commit_blobs(staged: list[StagedBlob]) -> None:
