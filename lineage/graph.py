@@ -1,0 +1,418 @@
+"""The lineage graph: recording edges, walking it, and impact analysis.
+
+    walk(node, direction, max_depth, max_nodes) -> Walk      one recursive query
+    version_lineage(user, version) -> VersionLineage          what the version page lists
+    impact(user, node) -> Impact                              every dependent model version
+    resolve_datasets / resolve_parents, then record_version_lineage(version, …)
+    link_parent(child, parent, actor, kind)                   refuses cycles (Conflict)
+
+Nodes are (type, id) pairs (see lineage.models.NodeType). A walk is one ``WITH RECURSIVE``
+query on SQLite and PostgreSQL alike: rows carry their depth, so a cycle (which
+link_parent refuses, but data may hold) ends at the depth limit, and the size limit caps
+what one walk may return.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Concat
+
+from accounts.models import Team
+from accounts.policy import Action, require, teams_q
+from lineage.models import (
+    PARENT_KINDS,
+    CodeVersion,
+    Dataset,
+    DatasetVersion,
+    Edge,
+    EdgeKind,
+    NodeType,
+)
+from registry.errors import Conflict
+from registry.models import ModelVersion, Stage
+
+Direction = Literal["upstream", "downstream"]
+
+MAX_DEPTH = 50  # hops a walk follows
+MAX_NODES = 2000  # nodes a walk returns; more is reported as truncated
+
+
+class Node(NamedTuple):
+    type: str
+    id: int
+
+
+@dataclass(frozen=True)
+class Walk:
+    """The nodes reached from a start node (not included), nearest first."""
+
+    nodes: list[tuple[Node, int]]  # (node, depth of its shortest path)
+    truncated: bool  # the size limit cut the walk short
+
+    def ids(self, node_type: str) -> list[int]:
+        return [node.id for node, _depth in self.nodes if node.type == node_type]
+
+    def depth(self, node: Node) -> int | None:
+        return next((d for n, d in self.nodes if n == node), None)
+
+
+_WALK_SQL = """
+WITH RECURSIVE walk(node_type, node_id, depth) AS (
+    SELECT CAST(%s AS VARCHAR(10)), CAST(%s AS BIGINT), 0
+    UNION
+    SELECT e.{near}_type, e.{near}_id, w.depth + 1
+    FROM lineage_edge e JOIN walk w ON e.{far}_type = w.node_type AND e.{far}_id = w.node_id
+    WHERE w.depth < %s
+)
+SELECT node_type, node_id, MIN(depth) AS d FROM walk WHERE depth > 0
+GROUP BY node_type, node_id ORDER BY d, node_type, node_id LIMIT %s
+"""
+
+
+def walk(
+    start: Node,
+    direction: Direction,
+    max_depth: int | None = None,
+    max_nodes: int | None = None,
+) -> Walk:
+    """Everything upstream (what `start` came from) or downstream (what came from it)."""
+    max_depth = max_depth or MAX_DEPTH
+    max_nodes = max_nodes or MAX_NODES
+    near, far = ("src", "dst") if direction == "upstream" else ("dst", "src")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WALK_SQL.format(near=near, far=far), [start.type, start.id, max_depth, max_nodes + 1]
+        )
+        rows = cursor.fetchall()
+    nodes = [(Node(t, int(i)), int(d)) for t, i, d in rows]
+    return Walk(nodes[:max_nodes], truncated=len(nodes) > max_nodes)
+
+
+# --- what the pages show ---------------------------------------------------------------
+
+
+@dataclass
+class Impact:
+    """The model versions depending on a node, readable by the user, nearest first."""
+
+    versions: list[ModelVersion]
+    hidden: int  # dependent versions of teams the user may not read
+    truncated: bool
+
+    @property
+    def production(self) -> list[ModelVersion]:
+        return [v for v in self.versions if v.stage == Stage.PRODUCTION]
+
+
+def _readable_versions(user: Any, ids: Sequence[int]) -> list[ModelVersion]:
+    found = {
+        v.pk: v
+        for v in ModelVersion.objects.visible_to(user)
+        .filter(pk__in=ids)
+        .select_related("model__team")
+    }
+    return [found[pk] for pk in ids if pk in found]
+
+
+def impact(user: Any, node: Node) -> Impact:
+    """Every model version downstream of `node` (2 queries)."""
+    found = walk(node, "downstream")
+    ids = found.ids(NodeType.VERSION)
+    versions = _readable_versions(user, ids)
+    return Impact(versions, hidden=len(ids) - len(versions), truncated=found.truncated)
+
+
+@dataclass
+class VersionLineage:
+    """Where a version came from and where it went, as far as the user may read."""
+
+    datasets: list[DatasetVersion] = field(default_factory=list)
+    code: list[CodeVersion] = field(default_factory=list)
+    ancestors: list[tuple[ModelVersion, int]] = field(default_factory=list)  # with depth
+    descendants: list[tuple[ModelVersion, int]] = field(default_factory=list)
+    hidden: int = 0
+    truncated: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.datasets or self.code or self.ancestors or self.descendants)
+
+
+def version_lineage(user: Any, version: ModelVersion) -> VersionLineage:
+    """Both walks and the readable nodes they reach (5 queries, whatever the graph)."""
+    start = Node(NodeType.VERSION, version.pk)
+    up, down = walk(start, "upstream"), walk(start, "downstream")
+    dataset_ids, code_ids = up.ids(NodeType.DATASET), up.ids(NodeType.CODE)
+    datasets = list(
+        DatasetVersion.objects.filter(teams_q(user, Action.VIEW, "dataset__team"))
+        .filter(pk__in=dataset_ids)
+        .select_related("dataset__team")
+        .order_by("dataset__name", "version")
+    )
+    code = list(
+        CodeVersion.objects.filter(teams_q(user, Action.VIEW, "team"))
+        .filter(pk__in=code_ids)
+        .select_related("team")
+    )
+    up_ids, down_ids = up.ids(NodeType.VERSION), down.ids(NodeType.VERSION)
+    readable = {v.pk: v for v in _readable_versions(user, [*up_ids, *down_ids])}
+
+    def with_depth(found: Walk) -> list[tuple[ModelVersion, int]]:
+        return [
+            (readable[n.id], d)
+            for n, d in found.nodes
+            if n.type == NodeType.VERSION and n.id in readable
+        ]
+
+    ancestors, descendants = with_depth(up), with_depth(down)
+    shown = len(datasets) + len(code) + len(ancestors) + len(descendants)
+    return VersionLineage(
+        datasets=datasets,
+        code=code,
+        ancestors=ancestors,
+        descendants=descendants,
+        hidden=len(up.nodes) + len(down.nodes) - shown,
+        truncated=up.truncated or down.truncated,
+    )
+
+
+# --- recording --------------------------------------------------------------------------
+
+_REF = re.compile(r"^(?:(?P<team>[a-z0-9][a-z0-9-]*)/)?(?P<name>[^@\s]+)(?:@(?P<version>\S+))?$")
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset version as the API and client name it (validated, not yet stored)."""
+
+    team: str
+    name: str
+    version: str = ""
+    uri: str = ""
+    digest: str = ""
+    size_bytes: int | None = None
+    rows: int | None = None
+    schema: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    version: ModelVersion
+    kind: str
+
+
+def _field_error(name: str, message: str) -> ValidationError:
+    return ValidationError({name: [message]})
+
+
+def resolve_datasets(actor: Any, version_team: Team, items: Iterable[Any]) -> list[DatasetRef]:
+    """Dataset references: "s3://…" URIs, "[team/]name[@version]" strings, or objects with
+    name, version, uri, digest, size_bytes, rows, schema (and team).
+
+    A dataset of the version's own team is created when first named; one of another team
+    must exist and be readable by the actor, or it is refused as if it did not exist.
+    """
+    refs = []
+    for i, item in enumerate(items):
+        where = f"datasets.{i}"
+        if isinstance(item, str):
+            item = {"uri": item} if "://" in item else _parse_ref(where, item)
+        elif not isinstance(item, Mapping):
+            raise _field_error(where, "must be a string or an object")
+        name = str(item.get("name") or item.get("uri") or "").strip()
+        if not name:
+            raise _field_error(where, "needs a name or a uri")
+        if len(name) > 300:
+            raise _field_error(where, "the name may have at most 300 characters")
+        for key in ("size_bytes", "rows"):
+            value = item.get(key)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise _field_error(f"{where}.{key}", "must be a whole number, 0 or more")
+        schema = item.get("schema") or {}
+        if not isinstance(schema, Mapping):
+            raise _field_error(f"{where}.schema", "must be an object")
+        ref = DatasetRef(
+            team=str(item.get("team") or version_team.slug),
+            name=name,
+            version=str(item.get("version") or "")[:200],
+            uri=str(item.get("uri") or "")[:1000],
+            digest=str(item.get("digest") or "")[:200],
+            size_bytes=item.get("size_bytes"),
+            rows=item.get("rows"),
+            schema=schema,
+        )
+        if ref.team != version_team.slug and not _readable_dataset_versions(actor, ref).exists():
+            raise _field_error(where, f"no dataset {ref.team}/{ref.name} that you may read")
+        refs.append(ref)
+    return refs
+
+
+def _readable_dataset_versions(actor: Any, ref: DatasetRef) -> QuerySet[DatasetVersion]:
+    return DatasetVersion.objects.filter(teams_q(actor, Action.VIEW, "dataset__team")).filter(
+        dataset__team__slug=ref.team, dataset__name=ref.name, version=ref.version
+    )
+
+
+def _parse_ref(where: str, text: str) -> dict[str, str]:
+    match = _REF.match(text.strip())
+    if not match:
+        raise _field_error(where, f"{text!r} is not of the form [team/]name[@version]")
+    return {k: v for k, v in match.groupdict().items() if v}
+
+
+def resolve_parents(actor: Any, version_team: Any, items: Iterable[Any]) -> list[ParentRef]:
+    """Parent model versions ("[team/]model@version", or {"version": …, "kind": …}) the
+    actor may read; one they may not read is refused as if it did not exist."""
+    refs = []
+    kinds = {k.value for k in PARENT_KINDS}
+    for i, item in enumerate(items):
+        where = f"parents.{i}"
+        kind = EdgeKind.DERIVED_FROM.value
+        if isinstance(item, Mapping):
+            kind = str(item.get("kind") or kind)
+            item = item.get("version")
+        if not isinstance(item, str):
+            raise _field_error(where, "must be a string [team/]model@version")
+        if kind not in kinds:
+            raise _field_error(f"{where}.kind", f"must be one of {', '.join(sorted(kinds))}")
+        parsed = _parse_ref(where, item)
+        if "version" not in parsed:
+            raise _field_error(where, f"{item!r} names no version: use [team/]model@version")
+        parent = (
+            ModelVersion.objects.visible_to(actor)
+            .select_related("model__team")
+            .filter(
+                model__team__slug=parsed.get("team", version_team.slug),
+                model__name=parsed["name"],
+                version=parsed["version"],
+            )
+            .first()
+        )
+        if parent is None:
+            raise _field_error(where, f"no model version {item!r} that you may read")
+        refs.append(ParentRef(parent, kind))
+    return refs
+
+
+def _dataset_version(team: Team, ref: DatasetRef) -> DatasetVersion:
+    """The stored dataset version `ref` names (created in `team` when first named)."""
+    if ref.team != team.slug:
+        return DatasetVersion.objects.get(
+            dataset__team__slug=ref.team, dataset__name=ref.name, version=ref.version
+        )
+    dataset, _ = Dataset.objects.get_or_create(team=team, name=ref.name)
+    version, _ = DatasetVersion.objects.get_or_create(
+        dataset=dataset,
+        version=ref.version,
+        defaults={
+            "uri": ref.uri,
+            "digest": ref.digest,
+            "size_bytes": ref.size_bytes,
+            "rows": ref.rows,
+            "schema": dict(ref.schema),
+        },
+    )
+    return version
+
+
+def _add_edge(kind: str, src: Node, dst: Node) -> None:
+    Edge.objects.get_or_create(
+        src_type=src.type, src_id=src.id, dst_type=dst.type, dst_id=dst.id, defaults={"kind": kind}
+    )
+
+
+def record_version_lineage(
+    version: ModelVersion,
+    datasets: Sequence[DatasetRef] = (),
+    parents: Sequence[ParentRef] = (),
+) -> None:
+    """Edges into a newly registered version: its datasets, parents and code commit.
+
+    A new version has no descendants yet, so its parent links cannot make a cycle.
+    """
+    node = Node(NodeType.VERSION, version.pk)
+    team = version.model.team
+    with transaction.atomic():
+        for ref in datasets:
+            dv = _dataset_version(team, ref)
+            _add_edge(EdgeKind.USED, Node(NodeType.DATASET, dv.pk), node)
+        for parent in parents:
+            _add_edge(parent.kind, Node(NodeType.VERSION, parent.version.pk), node)
+        if version.code_repository and version.code_commit:
+            code, _ = CodeVersion.objects.get_or_create(
+                team=team,
+                repository=version.code_repository,
+                commit=version.code_commit,
+                path=version.code_entry_point,
+                defaults={"branch": version.code_branch},
+            )
+            _add_edge(EdgeKind.TRAINED_BY, Node(NodeType.CODE, code.pk), node)
+
+
+def link_parent(
+    child: ModelVersion, parent: ModelVersion, actor: Any, kind: str = EdgeKind.DERIVED_FROM
+) -> None:
+    """Record `parent` as a parent of `child`, refusing a link that would close a cycle."""
+    require(actor, Action.CONTRIBUTE, child)
+    require(actor, Action.VIEW, parent)
+    if kind not in {k.value for k in PARENT_KINDS}:
+        raise _field_error("kind", f"must be one of {', '.join(k.value for k in PARENT_KINDS)}")
+    child_node, parent_node = Node(NodeType.VERSION, child.pk), Node(NodeType.VERSION, parent.pk)
+    with transaction.atomic():
+        # Bounded by the limits: a parent further upstream than they reach is not checked.
+        ancestors_of_parent = walk(parent_node, "upstream")
+        if child == parent or ancestors_of_parent.depth(child_node) is not None:
+            raise Conflict(
+                f"{parent.model.name}@{parent.version} cannot be a parent of "
+                f"{child.model.name}@{child.version}: it already derives from it, "
+                "so the link would make a cycle",
+                "parent",
+            )
+        _add_edge(kind, parent_node, child_node)
+
+
+def direct_references(
+    user: Any, version_ids: Iterable[int]
+) -> dict[int, tuple[list[str], list[str]]]:
+    """Per version, the labels of the datasets it used and of its parents that `user` may
+    read (1 query)."""
+
+    def label(readable: QuerySet[Any], *parts: Any) -> Subquery:
+        labelled = readable.filter(pk=OuterRef("src_id")).annotate(label=Concat(*parts))
+        return Subquery(labelled.values("label")[:1])
+
+    datasets = DatasetVersion.objects.filter(teams_q(user, Action.VIEW, "dataset__team"))
+
+    edges = (
+        Edge.objects.filter(dst_type=NodeType.VERSION, dst_id__in=list(version_ids))
+        .exclude(src_type=NodeType.CODE)
+        .annotate(
+            dataset=label(datasets, "dataset__name", Value("@"), "version"),
+            parent=label(
+                ModelVersion.objects.visible_to(user),
+                "model__team__slug",
+                Value("/"),
+                "model__name",
+                Value("@"),
+                "version",
+            ),  # fmt: skip
+        )
+        .order_by("dst_id", "src_type", "pk")
+    )
+    found: dict[int, tuple[list[str], list[str]]] = {}
+    for dst_id, src_type, dataset, parent in edges.values_list(
+        "dst_id", "src_type", "dataset", "parent"
+    ):
+        used, parents = found.setdefault(dst_id, ([], []))
+        if src_type == NodeType.DATASET and dataset is not None:
+            used.append(dataset.removesuffix("@"))
+        elif src_type == NodeType.VERSION and parent is not None:
+            parents.append(parent)
+    return found
