@@ -7,9 +7,9 @@
     link_parent(child, parent, actor, kind)                   refuses cycles (Conflict)
 
 Nodes are (type, id) pairs (see lineage.models.NodeType). A walk is one ``WITH RECURSIVE``
-query on SQLite and PostgreSQL alike: rows carry their depth, so a cycle (which
-link_parent refuses, but data may hold) ends at the depth limit, and the size limit caps
-what one walk may return.
+query on SQLite and PostgreSQL alike over the edges (each reached once, so a cycle, which
+link_parent refuses but data may hold, ends the walk), capped by a size limit; depths and
+the depth limit come from a breadth-first pass over the edges it returns.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from registry.models import ModelVersion, Stage
 Direction = Literal["upstream", "downstream"]
 
 MAX_DEPTH = 50  # hops a walk follows
-MAX_NODES = 2000  # nodes a walk returns; more is reported as truncated
+MAX_NODES = 1000  # nodes a walk returns; more is reported as truncated
+EDGES_PER_NODE = 3  # edges fetched per node allowed, before the walk counts as truncated
 
 
 class Node(NamedTuple):
@@ -49,12 +50,20 @@ class Node(NamedTuple):
     id: int
 
 
+class EdgeRow(NamedTuple):
+    src: Node
+    dst: Node
+    kind: str
+
+
 @dataclass(frozen=True)
 class Walk:
-    """The nodes reached from a start node (not included), nearest first."""
+    """The nodes reached from a start node (not included), nearest first, and the edges
+    followed to reach them (the subgraph a rendering draws)."""
 
     nodes: list[tuple[Node, int]]  # (node, depth of its shortest path)
-    truncated: bool  # the size limit cut the walk short
+    edges: list[EdgeRow]
+    truncated: bool  # a limit cut the walk short
 
     def ids(self, node_type: str) -> list[int]:
         return [node.id for node, _depth in self.nodes if node.type == node_type]
@@ -63,16 +72,18 @@ class Walk:
         return next((d for n, d in self.nodes if n == node), None)
 
 
+# The recursion follows edges, not nodes: UNION keeps each edge once, so the walk is
+# linear in the edges it reaches and ends on a cycle. (Rows carrying a depth would be
+# distinct per path length and grow with the number of paths.)
 _WALK_SQL = """
-WITH RECURSIVE walk(node_type, node_id, depth) AS (
-    SELECT CAST(%s AS VARCHAR(10)), CAST(%s AS BIGINT), 0
+WITH RECURSIVE reach(src_type, src_id, dst_type, dst_id, kind) AS (
+    SELECT src_type, src_id, dst_type, dst_id, kind FROM lineage_edge
+    WHERE {far}_type = %s AND {far}_id = %s
     UNION
-    SELECT e.{near}_type, e.{near}_id, w.depth + 1
-    FROM lineage_edge e JOIN walk w ON e.{far}_type = w.node_type AND e.{far}_id = w.node_id
-    WHERE w.depth < %s
+    SELECT e.src_type, e.src_id, e.dst_type, e.dst_id, e.kind
+    FROM lineage_edge e JOIN reach r ON e.{far}_type = r.{near}_type AND e.{far}_id = r.{near}_id
 )
-SELECT node_type, node_id, MIN(depth) AS d FROM walk WHERE depth > 0
-GROUP BY node_type, node_id ORDER BY d, node_type, node_id LIMIT %s
+SELECT src_type, src_id, dst_type, dst_id, kind FROM reach LIMIT %s
 """
 
 
@@ -82,17 +93,47 @@ def walk(
     max_depth: int | None = None,
     max_nodes: int | None = None,
 ) -> Walk:
-    """Everything upstream (what `start` came from) or downstream (what came from it)."""
+    """Everything upstream (what `start` came from) or downstream (what came from it).
+
+    One query fetches the edges reached (at most a few per node allowed); the depths are
+    a breadth-first pass over them here, which also applies the depth and size limits.
+    """
     max_depth = max_depth or MAX_DEPTH
     max_nodes = max_nodes or MAX_NODES
     near, far = ("src", "dst") if direction == "upstream" else ("dst", "src")
+    edge_limit = max_nodes * EDGES_PER_NODE
     with connection.cursor() as cursor:
-        cursor.execute(
-            _WALK_SQL.format(near=near, far=far), [start.type, start.id, max_depth, max_nodes + 1]
-        )
+        cursor.execute(_WALK_SQL.format(near=near, far=far), [start.type, start.id, edge_limit])
         rows = cursor.fetchall()
-    nodes = [(Node(t, int(i)), int(d)) for t, i, d in rows]
-    return Walk(nodes[:max_nodes], truncated=len(nodes) > max_nodes)
+    edges = [EdgeRow(Node(st, int(si)), Node(dt, int(di)), k) for st, si, dt, di, k in rows]
+    following: dict[Node, list[Node]] = {}
+    for e in edges:
+        a, b = (e.dst, e.src) if direction == "upstream" else (e.src, e.dst)
+        following.setdefault(a, []).append(b)
+    depths = {start: 0}
+    frontier = [start]
+    truncated = len(edges) >= edge_limit
+    while frontier:
+        depth = depths[frontier[0]] + 1
+        if depth > max_depth:
+            truncated = truncated or any(following.get(n) for n in frontier)
+            break
+        nxt = []
+        for node in frontier:
+            for reached in following.get(node, ()):
+                if reached not in depths:
+                    depths[reached] = depth
+                    nxt.append(reached)
+        frontier = nxt
+    nodes = sorted(((n, d) for n, d in depths.items() if n != start), key=lambda nd: (nd[1], nd[0]))
+    if len(nodes) > max_nodes:
+        nodes, truncated = nodes[:max_nodes], True
+    kept = {n for n, _d in nodes} | {start}
+    return Walk(
+        nodes,
+        [e for e in edges if e.src in kept and e.dst in kept],
+        truncated=truncated,
+    )
 
 
 # --- what the pages show ---------------------------------------------------------------
