@@ -178,12 +178,17 @@ class VersionLineage:
     code: list[CodeVersion] = field(default_factory=list)
     ancestors: list[tuple[ModelVersion, int]] = field(default_factory=list)  # with depth
     descendants: list[tuple[ModelVersion, int]] = field(default_factory=list)
+    edges: list[EdgeRow] = field(default_factory=list)  # between the version and these
     hidden: int = 0
     truncated: bool = False
 
     @property
+    def node_count(self) -> int:
+        return len(self.datasets) + len(self.code) + len(self.ancestors) + len(self.descendants)
+
+    @property
     def empty(self) -> bool:
-        return not (self.datasets or self.code or self.ancestors or self.descendants)
+        return self.node_count == 0
 
 
 def version_lineage(user: Any, version: ModelVersion) -> VersionLineage:
@@ -213,15 +218,19 @@ def version_lineage(user: Any, version: ModelVersion) -> VersionLineage:
         ]
 
     ancestors, descendants = with_depth(up), with_depth(down)
-    shown = len(datasets) + len(code) + len(ancestors) + len(descendants)
-    return VersionLineage(
+    shown = {start} | {Node(NodeType.DATASET, dv.pk) for dv in datasets}
+    shown |= {Node(NodeType.CODE, c.pk) for c in code}
+    shown |= {Node(NodeType.VERSION, v.pk) for v, _d in [*ancestors, *descendants]}
+    lineage = VersionLineage(
         datasets=datasets,
         code=code,
         ancestors=ancestors,
         descendants=descendants,
-        hidden=len(up.nodes) + len(down.nodes) - shown,
+        edges=[e for e in [*up.edges, *down.edges] if e.src in shown and e.dst in shown],
         truncated=up.truncated or down.truncated,
     )
+    lineage.hidden = len(up.nodes) + len(down.nodes) - lineage.node_count
+    return lineage
 
 
 # --- recording --------------------------------------------------------------------------

@@ -126,3 +126,38 @@ class Edge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.src_type}:{self.src_id} -{self.kind}-> {self.dst_type}:{self.dst_id}"
+
+
+class RenderState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Rendering"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class RenderJob(models.Model):
+    """Rendering one graph to SVG: a row with a state that a Celery worker works through.
+
+    Keyed by the SHA-256 of the DOT source, so an unchanged graph is rendered once.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    dot = models.TextField()
+    state = models.CharField(max_length=10, choices=RenderState.choices, default=RenderState.QUEUED)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The sweep looks for queued and running jobs by age.
+            models.Index(fields=["state", "created_at"], name="lineage_render_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"render {self.digest[:12]} ({self.state})"
+
+    @property
+    def svg_name(self) -> str:
+        return f"lineage-graphs/{self.digest}.svg"

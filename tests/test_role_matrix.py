@@ -111,6 +111,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "audit-model-export": ((*M, "csv"), TEAM_READ),
     "dataset-version": (("fraud", "dataset_version"), TEAM_READ),
     "code-version": (("fraud", "code_version"), TEAM_READ),
+    "version-graph": (V, TEAM_READ),
     # The REST API answers 401 (not a redirect) to anonymous callers.
     "api:api-teams": ((), API_SIGNED_IN),
     "api:api-models": ((), API_SIGNED_IN),
