@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from ninja import Schema
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from registry.metadata import UNSTORABLE_MESSAGE, unstorable_text
 
@@ -72,6 +72,10 @@ class VersionCreate(Body):
     training_started_at: str | None = None
     training_ended_at: str | None = None
     tags: dict[str, str | None] | None = None
+    # Lineage (lineage.graph): "s3://…" / "[team/]name[@version]" or objects with details.
+    datasets: list[str | dict[str, Any]] | None = Field(None, max_length=100)
+    # "[team/]model@version", or {"version": …, "kind": "fine_tuned_from"}.
+    parents: list[str | dict[str, Any]] | None = Field(None, max_length=100)
 
 
 class VersionUpdate(Body):
@@ -174,6 +178,11 @@ class DeprecationInfo(Schema):
     sunset: dt.date | None
 
 
+class LineageRefsOut(Schema):
+    datasets: list[str]
+    parents: list[str]
+
+
 class VersionOut(VersionSummary):
     model: str
     task_type: str
@@ -187,6 +196,7 @@ class VersionOut(VersionSummary):
     code: CodeOut
     training: TrainingOut
     tags: dict[str, str]
+    lineage: LineageRefsOut  # datasets used and parent versions, those the caller may read
     artifacts: list[ArtifactOut]
     manifest_url: str
     deprecation: DeprecationInfo | None = None

@@ -19,7 +19,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Schema, Status
 
 from accounts.policy import Action, memberships, teams_for
-from api import errors, promotions, search, uploads
+from api import errors, lineage, promotions, search, uploads
 from api.auth import AUTH
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_, Version_
@@ -36,6 +36,7 @@ from api.schemas import (
     VersionPage,
     VersionUpdate,
 )
+from lineage import graph
 from registry import aliases, deprecation, services
 from registry.access import model_for_user, version_for_user
 from registry.metadata import clean_version_metadata
@@ -107,6 +108,7 @@ def _version_out(request: HttpRequest, mv: ModelVersion) -> dict[str, Any]:
             "direction": metric.direction,
         }
     duration = mv.training_duration
+    lineage_refs = graph.direct_references(request.user, [mv.pk])
     artifacts = [
         {
             "path": a.path,
@@ -151,6 +153,9 @@ def _version_out(request: HttpRequest, mv: ModelVersion) -> dict[str, Any]:
             "duration_seconds": duration.total_seconds() if duration is not None else None,
         },
         "tags": _tags(mv),
+        "lineage": dict(
+            zip(("datasets", "parents"), lineage_refs.get(mv.pk, ([], [])), strict=True)
+        ),
         "artifacts": artifacts,
         "manifest_url": request.build_absolute_uri(
             reverse("version-manifest", args=[team, name, mv.version])
@@ -314,9 +319,13 @@ def create_version(
     version = data.pop("version", None)
     files = uploads.file_refs(data.pop("files", None))
     _check_metadata_size(data)
+    # Lineage references are checked before anything is stored, recorded with the version.
+    datasets = graph.resolve_datasets(request.user, model.team, data.pop("datasets", ()))
+    parents = graph.resolve_parents(request.user, model.team, data.pop("parents", ()))
     metadata = clean_version_metadata(data)
     mv = services.register_version(model=model, actor=request.user, metadata=metadata,
                                    version=version, blobs=files)  # fmt: skip
+    graph.record_version_lineage(mv, datasets, parents)
     return Status(201, _version_out(request, mv))  # as GET would answer it
 
 
@@ -416,6 +425,7 @@ def resolve(
 
 api.add_router("", uploads.router)  # resumable uploads, known blobs
 api.add_router("", promotions.router)  # promotion requests, reviews, timeline, deprecation
+api.add_router("", lineage.router)  # version lineage, parent links, impact analysis
 api.add_router(
     "/search", search.register(ERRORS, Limit, _model_out, _version_summary)
 )  # the search language

@@ -236,6 +236,8 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     # Webhook deliveries whose message was lost (broker down, worker killed): re-enqueue.
     "sweep-webhooks": {"task": "registry.tasks.sweep_webhooks", "schedule": 60.0},
+    # Lineage render jobs whose message was lost or whose worker died: re-enqueue.
+    "sweep-render-jobs": {"task": "lineage.tasks.sweep_render_jobs", "schedule": 60.0},
     "expire-promotion-requests": {
         "task": "registry.tasks.expire_promotion_requests",
         "schedule": envint("MODELGATE_EXPIRY_SWEEP_SECONDS", 300),

@@ -12,5 +12,6 @@ urlpatterns = [
     path("teams/", include("accounts.team_urls")),
     path("teams/", include("registry.webhook_urls")),
     path("audit/", include("accounts.audit_urls")),
+    path("lineage/", include("lineage.urls")),
     path("", include("registry.urls")),
 ]

@@ -7,9 +7,9 @@ already loaded, so it never queries.
 Loading (a constant number of queries, whatever the number of versions)::
 
     load_versions(user, ids) -> list[ModelVersion]
-        The readable versions among `ids`, with model, team, author, metrics, artifacts and
-        tags loaded (5 queries). Raises VersionsNotFound (ids unknown or unreadable: answer
-        404) or CompareError (bad selection: answer 400).
+        The readable versions among `ids`, with model, team, author, metrics, artifacts,
+        tags and lineage references loaded (6 queries). Raises VersionsNotFound (ids
+        unknown or unreadable: answer 404) or CompareError (bad selection: answer 400).
 
 The N-way comparison (one column per version, each compared with the baseline)::
 
@@ -31,9 +31,9 @@ Version bumps::
     advise_bump(signature_changes) -> BumpAdvice      major / minor / patch, with the reason
     suggest_version(previous, previous_signature, signature) -> (version, BumpAdvice)
 
-Lineage is read from what a version records today (code fields; `dataset`/`dataset.<i>`
-and `parent`/`parent.<i>` tags, as the client writes them): :func:`lineage_of` is the one
-place to change when lineage entities arrive.
+Lineage is read from the lineage graph (lineage.graph.direct_references, loaded by
+:func:`load_versions`) and the code fields; versions registered before the graph existed
+keep their `dataset`/`dataset.<i>` and `parent`/`parent.<i>` tags, read as before.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from django.db.models import Prefetch
 from django.template.defaultfilters import filesizeformat
 from packaging.version import InvalidVersion, Version
 
+from lineage import graph
 from registry import versioning
 from registry.metadata import MetricValue
 from registry.models import Direction, Metric, ModelVersion, Split, Stage, VersionTag
@@ -123,6 +124,9 @@ def load_versions(user: Any, ids: Sequence[int]) -> list[ModelVersion]:
         "version_id", "split", "name", "value", "direction"
     ):
         found[version_id]._compare_metrics.append(MetricValue(*values))  # type: ignore[attr-defined]
+    references = graph.direct_references(user, found)
+    for pk, version in found.items():
+        version._lineage_references = references.get(pk, ([], []))  # type: ignore[attr-defined]
     versions = sorted(found.values(), key=_column_order)
     if len({v.model.team_id for v in versions}) > 1:
         raise CompareError(
@@ -592,11 +596,13 @@ def _tag_values(tags: Iterable[Any], prefixes: tuple[str, str]) -> tuple[str, ..
 
 
 def lineage_of(version: ModelVersion) -> Lineage:
-    """A version's lineage from its code fields and dataset/parent tags (uses loaded tags)."""
+    """A version's lineage from the references load_versions loaded, or for a version
+    registered before the lineage graph, its dataset/parent tags (uses loaded tags)."""
     tags = list(version.tags.all())
+    datasets, parents = getattr(version, "_lineage_references", ([], []))
     return Lineage(
-        datasets=_tag_values(tags, _DATASET_TAGS),
-        parents=_tag_values(tags, _PARENT_TAGS),
+        datasets=tuple(datasets) or _tag_values(tags, _DATASET_TAGS),
+        parents=tuple(parents) or _tag_values(tags, _PARENT_TAGS),
         code_repository=version.code_repository,
         code_commit=version.code_commit,
         code_branch=version.code_branch,

@@ -48,7 +48,7 @@ class _Background:
     def _executor(self) -> ThreadPoolExecutor:
         # One per process: a pool created before a fork (prefork workers) has no threads.
         if self._pool is None or self._pid != os.getpid():
-            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="webhooks")
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="handover")
             self._pid = os.getpid()
         return self._pool
 
@@ -65,20 +65,20 @@ class _Background:
         try:
             job()
         except Exception:
-            log.exception("webhook hand-over failed")
+            log.exception("background hand-over failed")
         finally:
             connection.close()
 
 
-_background = _Background()
+background = _Background()
 
 
 def dispatch(delivery_id: int, delay: float = 0) -> None:
     """Have the delivery attempted (after `delay` seconds); returns at once, never raises."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        _background.schedule(functools.partial(webhooks.attempt_delivery, delivery_id), delay)
+        background.schedule(functools.partial(webhooks.attempt_delivery, delivery_id), delay)
     else:
-        _background.schedule(functools.partial(enqueue, delivery_id, delay))
+        background.schedule(functools.partial(enqueue, delivery_id, delay))
 
 
 def enqueue(delivery_id: int, delay: float = 0) -> None:

@@ -16,6 +16,7 @@ from django.urls import get_resolver, reverse
 
 from accounts import tokens
 from accounts.models import Membership
+from lineage.models import CodeVersion, Dataset, DatasetVersion
 from registry import promotions, webhooks
 from registry.models import (
     ModelVersion,
@@ -108,6 +109,9 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "audit-team-export": (("fraud", "jsonl"), TEAM_READ),
     "audit-model": (M, TEAM_READ),
     "audit-model-export": ((*M, "csv"), TEAM_READ),
+    "dataset-version": (("fraud", "dataset_version"), TEAM_READ),
+    "code-version": (("fraud", "code_version"), TEAM_READ),
+    "version-graph": (V, TEAM_READ),
     # The REST API answers 401 (not a redirect) to anonymous callers.
     "api:api-teams": ((), API_SIGNED_IN),
     "api:api-models": ((), API_SIGNED_IN),
@@ -133,6 +137,9 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-request-cancel": (("request",), (405,) * 7),
     "api:api-timeline": (M, API_TEAM_READ),
     "api:api-version-deprecation": (V, (405,) * 7),  # PUT deprecates, DELETE undoes
+    "api:api-version-lineage": (V, API_TEAM_READ),
+    "api:api-version-parents": (V, (405,) * 7),  # POST links a parent
+    "api:api-dataset-impact": (("fraud", "dataset_version"), API_TEAM_READ),
     "api:openapi-json": ((), (200,) * 7),
     "api:openapi-view": ((), (200,) * 7),
     "api:api-root": ((), (404,) * 7),
@@ -242,6 +249,12 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
         "gate": gate.pk,
         "webhook": hook.pk,
         "delivery": webhooks.send_ping(hook, maintainer).pk,
+        "dataset_version": DatasetVersion.objects.create(
+            dataset=Dataset.objects.create(team=model.team, name="tx"), version="1"
+        ).pk,
+        "code_version": CodeVersion.objects.create(
+            team=model.team, repository="git@example:churn.git", commit="abc1234"
+        ).pk,
     }
 
 

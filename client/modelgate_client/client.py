@@ -368,8 +368,8 @@ class Client:
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
         signature: Mapping[str, Any] | None = None,
-        datasets: Iterable[str] | None = None,
-        parents: Iterable[str] | None = None,
+        datasets: Iterable[str | Mapping[str, Any]] | None = None,
+        parents: Iterable[str | Mapping[str, Any]] | None = None,
         capture: bool = True,
         progress: bool | None = None,
         **extra: Any,
@@ -378,8 +378,10 @@ class Client:
 
         `metrics` is {split: {name: value}}, e.g. {"test": {"auc": 0.93}}. With capture,
         the environment (Python, OS, hardware, packages) and git state of the working
-        directory are recorded. `datasets` and `parents` are recorded as tags
-        `dataset.<i>` / `parent.<i>` until the server's lineage API takes them over.
+        directory are recorded (the commit becomes the version's code lineage).
+        `datasets` are URIs, "[team/]name[@version]" strings or objects (name, version,
+        uri, digest, size_bytes, rows, schema); `parents` are "[team/]model@version" or
+        {"version": ..., "kind": "fine_tuned_from" | "distilled_from" | "derived_from"}.
         Other server fields (framework, task_type, training_started_at, ...) go in
         `extra`. Returns the created version, as GET would answer it.
         """
@@ -398,20 +400,19 @@ class Client:
         self.last_uploaded = len(todo)
 
         body: dict[str, Any] = {**extra}
-        all_tags = dict(tags or {})
-        for prefix, refs in (("dataset", datasets), ("parent", parents)):
-            for i, ref in enumerate(refs or ()):
-                all_tags[f"{prefix}.{i}"] = str(ref)
         for key, value in (
             ("version", version),
             ("metrics", metrics),
             ("params", params),
             ("description", description),
             ("signature", signature),
-            ("tags", all_tags or None),
+            ("tags", tags),
         ):
             if value is not None:
                 body[key] = dict(value) if isinstance(value, Mapping) else value
+        for key, refs in (("datasets", datasets), ("parents", parents)):
+            if refs is not None:
+                body[key] = [ref if isinstance(ref, Mapping) else str(ref) for ref in refs]
         if capture:
             body.setdefault("environment", self._safe(capture_environment))
             where = pairs[0][1].parent if pairs else None

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.policy import Action, can
+from lineage import graph
 from registry import aliases, compare, deprecation, promotions, services, versioning
 from registry.access import model_for_user, version_for_user
 from registry.errors import Conflict
@@ -53,6 +54,7 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         ],
         "request_targets": [s for s in promotions.targets(mv) if s in GatedStage.values],
         "open_requests": mv.promotion_requests.open().select_related("requested_by"),
+        "lineage": graph.version_lineage(request.user, mv),
     }
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
     context |= _compare_links(mv)

@@ -44,8 +44,9 @@ def _count_uploads(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def test_round_trip(client, model_dir, maintainer, tmp_path, monkeypatch):
+def test_round_trip(client, model_dir, maintainer, tmp_path, monkeypatch, make_model, make_version):
     monkeypatch.chdir(REPO)
+    make_version(make_model("base"), "0.1.0")
     created = client.register_version(
         "fraud",
         "churn",
@@ -56,7 +57,7 @@ def test_round_trip(client, model_dir, maintainer, tmp_path, monkeypatch):
         description="First cut.",
         tags={"owner": "fraud"},
         datasets=["s3://data/churn/2025-01"],
-        parents=["fraud/base@1.0.0"],
+        parents=["fraud/base@0.1.0"],
     )
     assert created["version"] == "1.0.0"
     assert sorted(a["path"] for a in created["artifacts"]) == [
@@ -64,8 +65,10 @@ def test_round_trip(client, model_dir, maintainer, tmp_path, monkeypatch):
         "config/params.json",
         "model.bin",
     ]
-    assert created["tags"]["dataset.0"] == "s3://data/churn/2025-01"
-    assert created["tags"]["parent.0"] == "fraud/base@1.0.0"
+    assert created["lineage"] == {
+        "datasets": ["s3://data/churn/2025-01"],
+        "parents": ["fraud/base@0.1.0"],
+    }
     env = created["environment"]
     assert env["python"] and env["os"] and env["hardware"]["cpu_count"]
     assert any(p["name"] == "requests" for p in env["packages"])

@@ -306,8 +306,9 @@ def test_it_loads_any_number_of_versions_in_constant_queries(
     three, viewer, django_assert_num_queries
 ):
     ids = [v.pk for v in reversed(three)]
-    # memberships, versions (+ model, team, author), metrics, artifacts, tags
-    with django_assert_num_queries(5):
+    # memberships, versions (+ model, team, author), metrics, artifacts, tags,
+    # lineage references
+    with django_assert_num_queries(6):
         versions = load_versions(viewer, ids)
         comparison = compare_versions(versions, versions[0])
         for section in comparison.sections:

@@ -53,9 +53,9 @@ def test_it_shows_versions_side_by_side_with_production_as_the_baseline(
     client, viewer, versions, django_assert_max_num_queries
 ):
     client.force_login(viewer)
-    # session, user, memberships, versions, metrics, artifacts, tags, add-a-version choices,
-    # the navigation's counts
-    with django_assert_max_num_queries(9):
+    # session, user, memberships, versions, metrics, artifacts, tags, lineage references,
+    # add-a-version choices, the navigation's counts
+    with django_assert_max_num_queries(10):
         response = client.get(url(versions[0], versions[1], versions[2]))
     assert response.status_code == 200
     body = response.content.decode()
@@ -76,9 +76,9 @@ def test_its_query_count_does_not_grow_with_the_number_of_versions(
 ):
     client.force_login(viewer)
     # (the same queries as above, whatever the number of versions)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         assert client.get(url(*versions[:2])).status_code == 200
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         assert client.get(url(*versions)).status_code == 200
 
 

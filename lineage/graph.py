@@ -1,0 +1,468 @@
+"""The lineage graph: recording edges, walking it, and impact analysis.
+
+    walk(node, direction, max_depth, max_nodes) -> Walk      one recursive query
+    version_lineage(user, version) -> VersionLineage          what the version page lists
+    impact(user, node) -> Impact                              every dependent model version
+    resolve_datasets / resolve_parents, then record_version_lineage(version, …)
+    link_parent(child, parent, actor, kind)                   refuses cycles (Conflict)
+
+Nodes are (type, id) pairs (see lineage.models.NodeType). A walk is one ``WITH RECURSIVE``
+query on SQLite and PostgreSQL alike over the edges (each reached once, so a cycle, which
+link_parent refuses but data may hold, ends the walk), capped by a size limit; depths and
+the depth limit come from a breadth-first pass over the edges it returns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Concat
+
+from accounts.models import Team
+from accounts.policy import Action, require, teams_q
+from lineage.models import (
+    PARENT_KINDS,
+    CodeVersion,
+    Dataset,
+    DatasetVersion,
+    Edge,
+    EdgeKind,
+    NodeType,
+)
+from registry.errors import Conflict
+from registry.models import ModelVersion, Stage
+
+Direction = Literal["upstream", "downstream"]
+
+MAX_DEPTH = 50  # hops a walk follows
+MAX_NODES = 1000  # nodes a walk returns; more is reported as truncated
+EDGES_PER_NODE = 3  # edges fetched per node allowed, before the walk counts as truncated
+
+
+class Node(NamedTuple):
+    type: str
+    id: int
+
+
+class EdgeRow(NamedTuple):
+    src: Node
+    dst: Node
+    kind: str
+
+
+@dataclass(frozen=True)
+class Walk:
+    """The nodes reached from a start node (not included), nearest first, and the edges
+    followed to reach them (the subgraph a rendering draws)."""
+
+    nodes: list[tuple[Node, int]]  # (node, depth of its shortest path)
+    edges: list[EdgeRow]
+    truncated: bool  # a limit cut the walk short
+
+    def ids(self, node_type: str) -> list[int]:
+        return [node.id for node, _depth in self.nodes if node.type == node_type]
+
+    def depth(self, node: Node) -> int | None:
+        return next((d for n, d in self.nodes if n == node), None)
+
+
+# The recursion follows edges, not nodes: UNION keeps each edge once, so the walk is
+# linear in the edges it reaches and ends on a cycle. (Rows carrying a depth would be
+# distinct per path length and grow with the number of paths.)
+_WALK_SQL = """
+WITH RECURSIVE reach(src_type, src_id, dst_type, dst_id, kind) AS (
+    SELECT src_type, src_id, dst_type, dst_id, kind FROM lineage_edge
+    WHERE {far}_type = %s AND {far}_id = %s
+    UNION
+    SELECT e.src_type, e.src_id, e.dst_type, e.dst_id, e.kind
+    FROM lineage_edge e JOIN reach r ON e.{far}_type = r.{near}_type AND e.{far}_id = r.{near}_id
+)
+SELECT src_type, src_id, dst_type, dst_id, kind FROM reach LIMIT %s
+"""
+
+
+def walk(
+    start: Node,
+    direction: Direction,
+    max_depth: int | None = None,
+    max_nodes: int | None = None,
+) -> Walk:
+    """Everything upstream (what `start` came from) or downstream (what came from it).
+
+    One query fetches the edges reached (at most a few per node allowed); the depths are
+    a breadth-first pass over them here, which also applies the depth and size limits.
+    """
+    max_depth = max_depth or MAX_DEPTH
+    max_nodes = max_nodes or MAX_NODES
+    near, far = ("src", "dst") if direction == "upstream" else ("dst", "src")
+    edge_limit = max_nodes * EDGES_PER_NODE
+    with connection.cursor() as cursor:
+        cursor.execute(_WALK_SQL.format(near=near, far=far), [start.type, start.id, edge_limit])
+        rows = cursor.fetchall()
+    edges = [EdgeRow(Node(st, int(si)), Node(dt, int(di)), k) for st, si, dt, di, k in rows]
+    following: dict[Node, list[Node]] = {}
+    for e in edges:
+        a, b = (e.dst, e.src) if direction == "upstream" else (e.src, e.dst)
+        following.setdefault(a, []).append(b)
+    depths = {start: 0}
+    frontier = [start]
+    truncated = len(edges) >= edge_limit
+    while frontier:
+        depth = depths[frontier[0]] + 1
+        if depth > max_depth:
+            truncated = truncated or any(following.get(n) for n in frontier)
+            break
+        nxt = []
+        for node in frontier:
+            for reached in following.get(node, ()):
+                if reached not in depths:
+                    depths[reached] = depth
+                    nxt.append(reached)
+        frontier = nxt
+    nodes = sorted(((n, d) for n, d in depths.items() if n != start), key=lambda nd: (nd[1], nd[0]))
+    if len(nodes) > max_nodes:
+        nodes, truncated = nodes[:max_nodes], True
+    kept = {n for n, _d in nodes} | {start}
+    return Walk(
+        nodes,
+        [e for e in edges if e.src in kept and e.dst in kept],
+        truncated=truncated,
+    )
+
+
+# --- what the pages show ---------------------------------------------------------------
+
+
+@dataclass
+class Impact:
+    """The model versions depending on a node, readable by the user, nearest first."""
+
+    versions: list[ModelVersion]
+    hidden: int  # dependent versions of teams the user may not read
+    truncated: bool
+
+    @property
+    def production(self) -> list[ModelVersion]:
+        return [v for v in self.versions if v.stage == Stage.PRODUCTION]
+
+
+def _readable_versions(user: Any, ids: Sequence[int]) -> list[ModelVersion]:
+    found = {
+        v.pk: v
+        for v in ModelVersion.objects.visible_to(user)
+        .filter(pk__in=ids)
+        .select_related("model__team")
+    }
+    return [found[pk] for pk in ids if pk in found]
+
+
+def impact(user: Any, node: Node) -> Impact:
+    """Every model version downstream of `node` (2 queries)."""
+    found = walk(node, "downstream")
+    ids = found.ids(NodeType.VERSION)
+    versions = _readable_versions(user, ids)
+    return Impact(versions, hidden=len(ids) - len(versions), truncated=found.truncated)
+
+
+@dataclass
+class VersionLineage:
+    """Where a version came from and where it went, as far as the user may read."""
+
+    datasets: list[DatasetVersion] = field(default_factory=list)
+    code: list[CodeVersion] = field(default_factory=list)
+    ancestors: list[tuple[ModelVersion, int]] = field(default_factory=list)  # with depth
+    descendants: list[tuple[ModelVersion, int]] = field(default_factory=list)
+    edges: list[EdgeRow] = field(default_factory=list)  # between the version and these
+    hidden: int = 0
+    truncated: bool = False
+
+    @property
+    def node_count(self) -> int:
+        return len(self.datasets) + len(self.code) + len(self.ancestors) + len(self.descendants)
+
+    @property
+    def empty(self) -> bool:
+        return self.node_count == 0
+
+
+def version_lineage(user: Any, version: ModelVersion) -> VersionLineage:
+    """Both walks and the readable nodes they reach (5 queries, whatever the graph)."""
+    start = Node(NodeType.VERSION, version.pk)
+    up, down = walk(start, "upstream"), walk(start, "downstream")
+    dataset_ids, code_ids = up.ids(NodeType.DATASET), up.ids(NodeType.CODE)
+    datasets = list(
+        DatasetVersion.objects.filter(teams_q(user, Action.VIEW, "dataset__team"))
+        .filter(pk__in=dataset_ids)
+        .select_related("dataset__team")
+        .order_by("dataset__name", "version")
+    )
+    code = list(
+        CodeVersion.objects.filter(teams_q(user, Action.VIEW, "team"))
+        .filter(pk__in=code_ids)
+        .select_related("team")
+    )
+    up_ids, down_ids = up.ids(NodeType.VERSION), down.ids(NodeType.VERSION)
+    readable = {v.pk: v for v in _readable_versions(user, [*up_ids, *down_ids])}
+
+    def with_depth(found: Walk) -> list[tuple[ModelVersion, int]]:
+        return [
+            (readable[n.id], d)
+            for n, d in found.nodes
+            if n.type == NodeType.VERSION and n.id in readable
+        ]
+
+    ancestors, descendants = with_depth(up), with_depth(down)
+    shown = {start} | {Node(NodeType.DATASET, dv.pk) for dv in datasets}
+    shown |= {Node(NodeType.CODE, c.pk) for c in code}
+    shown |= {Node(NodeType.VERSION, v.pk) for v, _d in [*ancestors, *descendants]}
+    lineage = VersionLineage(
+        datasets=datasets,
+        code=code,
+        ancestors=ancestors,
+        descendants=descendants,
+        edges=[e for e in [*up.edges, *down.edges] if e.src in shown and e.dst in shown],
+        truncated=up.truncated or down.truncated,
+    )
+    lineage.hidden = len(up.nodes) + len(down.nodes) - lineage.node_count
+    return lineage
+
+
+# --- recording --------------------------------------------------------------------------
+
+_REF = re.compile(r"^(?:(?P<team>[a-z0-9][a-z0-9-]*)/)?(?P<name>[^@\s]+)(?:@(?P<version>\S+))?$")
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset version as the API and client name it (validated, not yet stored)."""
+
+    team: str
+    name: str
+    version: str = ""
+    uri: str = ""
+    digest: str = ""
+    size_bytes: int | None = None
+    rows: int | None = None
+    schema: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    version: ModelVersion
+    kind: str
+
+
+def _field_error(name: str, message: str) -> ValidationError:
+    return ValidationError({name: [message]})
+
+
+def resolve_datasets(actor: Any, version_team: Team, items: Iterable[Any]) -> list[DatasetRef]:
+    """Dataset references: "s3://…" URIs, "[team/]name[@version]" strings, or objects with
+    name, version, uri, digest, size_bytes, rows, schema (and team).
+
+    A dataset of the version's own team is created when first named; one of another team
+    must exist and be readable by the actor, or it is refused as if it did not exist.
+    """
+    refs = []
+    for i, item in enumerate(items):
+        where = f"datasets.{i}"
+        if isinstance(item, str):
+            item = {"uri": item} if "://" in item else _parse_ref(where, item)
+        elif not isinstance(item, Mapping):
+            raise _field_error(where, "must be a string or an object")
+        name = str(item.get("name") or item.get("uri") or "").strip()
+        if not name:
+            raise _field_error(where, "needs a name or a uri")
+        if len(name) > 300:
+            raise _field_error(where, "the name may have at most 300 characters")
+        for key in ("size_bytes", "rows"):
+            value = item.get(key)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise _field_error(f"{where}.{key}", "must be a whole number, 0 or more")
+        schema = item.get("schema") or {}
+        if not isinstance(schema, Mapping):
+            raise _field_error(f"{where}.schema", "must be an object")
+        ref = DatasetRef(
+            team=str(item.get("team") or version_team.slug),
+            name=name,
+            version=str(item.get("version") or "")[:200],
+            uri=str(item.get("uri") or "")[:1000],
+            digest=str(item.get("digest") or "")[:200],
+            size_bytes=item.get("size_bytes"),
+            rows=item.get("rows"),
+            schema=schema,
+        )
+        if ref.team != version_team.slug and not _readable_dataset_versions(actor, ref).exists():
+            raise _field_error(where, f"no dataset {ref.team}/{ref.name} that you may read")
+        refs.append(ref)
+    return refs
+
+
+def _readable_dataset_versions(actor: Any, ref: DatasetRef) -> QuerySet[DatasetVersion]:
+    return DatasetVersion.objects.filter(teams_q(actor, Action.VIEW, "dataset__team")).filter(
+        dataset__team__slug=ref.team, dataset__name=ref.name, version=ref.version
+    )
+
+
+def _parse_ref(where: str, text: str) -> dict[str, str]:
+    match = _REF.match(text.strip())
+    if not match:
+        raise _field_error(where, f"{text!r} is not of the form [team/]name[@version]")
+    return {k: v for k, v in match.groupdict().items() if v}
+
+
+def resolve_parents(actor: Any, version_team: Any, items: Iterable[Any]) -> list[ParentRef]:
+    """Parent model versions ("[team/]model@version", or {"version": …, "kind": …}) the
+    actor may read; one they may not read is refused as if it did not exist."""
+    refs = []
+    kinds = {k.value for k in PARENT_KINDS}
+    for i, item in enumerate(items):
+        where = f"parents.{i}"
+        kind = EdgeKind.DERIVED_FROM.value
+        if isinstance(item, Mapping):
+            kind = str(item.get("kind") or kind)
+            item = item.get("version")
+        if not isinstance(item, str):
+            raise _field_error(where, "must be a string [team/]model@version")
+        if kind not in kinds:
+            raise _field_error(f"{where}.kind", f"must be one of {', '.join(sorted(kinds))}")
+        parsed = _parse_ref(where, item)
+        if "version" not in parsed:
+            raise _field_error(where, f"{item!r} names no version: use [team/]model@version")
+        parent = (
+            ModelVersion.objects.visible_to(actor)
+            .select_related("model__team")
+            .filter(
+                model__team__slug=parsed.get("team", version_team.slug),
+                model__name=parsed["name"],
+                version=parsed["version"],
+            )
+            .first()
+        )
+        if parent is None:
+            raise _field_error(where, f"no model version {item!r} that you may read")
+        refs.append(ParentRef(parent, kind))
+    return refs
+
+
+def _dataset_version(team: Team, ref: DatasetRef) -> DatasetVersion:
+    """The stored dataset version `ref` names (created in `team` when first named)."""
+    if ref.team != team.slug:
+        return DatasetVersion.objects.get(
+            dataset__team__slug=ref.team, dataset__name=ref.name, version=ref.version
+        )
+    dataset, _ = Dataset.objects.get_or_create(team=team, name=ref.name)
+    version, _ = DatasetVersion.objects.get_or_create(
+        dataset=dataset,
+        version=ref.version,
+        defaults={
+            "uri": ref.uri,
+            "digest": ref.digest,
+            "size_bytes": ref.size_bytes,
+            "rows": ref.rows,
+            "schema": dict(ref.schema),
+        },
+    )
+    return version
+
+
+def _add_edge(kind: str, src: Node, dst: Node) -> None:
+    Edge.objects.get_or_create(
+        src_type=src.type, src_id=src.id, dst_type=dst.type, dst_id=dst.id, defaults={"kind": kind}
+    )
+
+
+def record_version_lineage(
+    version: ModelVersion,
+    datasets: Sequence[DatasetRef] = (),
+    parents: Sequence[ParentRef] = (),
+) -> None:
+    """Edges into a newly registered version: its datasets, parents and code commit.
+
+    A new version has no descendants yet, so its parent links cannot make a cycle.
+    """
+    node = Node(NodeType.VERSION, version.pk)
+    team = version.model.team
+    with transaction.atomic():
+        for ref in datasets:
+            dv = _dataset_version(team, ref)
+            _add_edge(EdgeKind.USED, Node(NodeType.DATASET, dv.pk), node)
+        for parent in parents:
+            _add_edge(parent.kind, Node(NodeType.VERSION, parent.version.pk), node)
+        if version.code_repository and version.code_commit:
+            code, _ = CodeVersion.objects.get_or_create(
+                team=team,
+                repository=version.code_repository,
+                commit=version.code_commit,
+                path=version.code_entry_point,
+                defaults={"branch": version.code_branch},
+            )
+            _add_edge(EdgeKind.TRAINED_BY, Node(NodeType.CODE, code.pk), node)
+
+
+def link_parent(
+    child: ModelVersion, parent: ModelVersion, actor: Any, kind: str = EdgeKind.DERIVED_FROM
+) -> None:
+    """Record `parent` as a parent of `child`, refusing a link that would close a cycle."""
+    require(actor, Action.CONTRIBUTE, child)
+    require(actor, Action.VIEW, parent)
+    if kind not in {k.value for k in PARENT_KINDS}:
+        raise _field_error("kind", f"must be one of {', '.join(k.value for k in PARENT_KINDS)}")
+    child_node, parent_node = Node(NodeType.VERSION, child.pk), Node(NodeType.VERSION, parent.pk)
+    with transaction.atomic():
+        # Bounded by the limits: a parent further upstream than they reach is not checked.
+        ancestors_of_parent = walk(parent_node, "upstream")
+        if child == parent or ancestors_of_parent.depth(child_node) is not None:
+            raise Conflict(
+                f"{parent.model.name}@{parent.version} cannot be a parent of "
+                f"{child.model.name}@{child.version}: it already derives from it, "
+                "so the link would make a cycle",
+                "parent",
+            )
+        _add_edge(kind, parent_node, child_node)
+
+
+def direct_references(
+    user: Any, version_ids: Iterable[int]
+) -> dict[int, tuple[list[str], list[str]]]:
+    """Per version, the labels of the datasets it used and of its parents that `user` may
+    read (1 query)."""
+
+    def label(readable: QuerySet[Any], *parts: Any) -> Subquery:
+        labelled = readable.filter(pk=OuterRef("src_id")).annotate(label=Concat(*parts))
+        return Subquery(labelled.values("label")[:1])
+
+    datasets = DatasetVersion.objects.filter(teams_q(user, Action.VIEW, "dataset__team"))
+
+    edges = (
+        Edge.objects.filter(dst_type=NodeType.VERSION, dst_id__in=list(version_ids))
+        .exclude(src_type=NodeType.CODE)
+        .annotate(
+            dataset=label(datasets, "dataset__name", Value("@"), "version"),
+            parent=label(
+                ModelVersion.objects.visible_to(user),
+                "model__team__slug",
+                Value("/"),
+                "model__name",
+                Value("@"),
+                "version",
+            ),  # fmt: skip
+        )
+        .order_by("dst_id", "src_type", "pk")
+    )
+    found: dict[int, tuple[list[str], list[str]]] = {}
+    for dst_id, src_type, dataset, parent in edges.values_list(
+        "dst_id", "src_type", "dataset", "parent"
+    ):
+        used, parents = found.setdefault(dst_id, ([], []))
+        if src_type == NodeType.DATASET and dataset is not None:
+            used.append(dataset.removesuffix("@"))
+        elif src_type == NodeType.VERSION and parent is not None:
+            parents.append(parent)
+    return found
