@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -323,9 +324,11 @@ def create_version(
     datasets = graph.resolve_datasets(request.user, model.team, data.pop("datasets", ()))
     parents = graph.resolve_parents(request.user, model.team, data.pop("parents", ()))
     metadata = clean_version_metadata(data)
-    mv = services.register_version(model=model, actor=request.user, metadata=metadata,
-                                   version=version, blobs=files)  # fmt: skip
-    graph.record_version_lineage(mv, datasets, parents)
+    # One transaction: a version is never committed without the lineage it was sent with.
+    with transaction.atomic():
+        mv = services.register_version(model=model, actor=request.user, metadata=metadata,
+                                       version=version, blobs=files)  # fmt: skip
+        graph.record_version_lineage(mv, datasets, parents)
     return Status(201, _version_out(request, mv))  # as GET would answer it
 
 

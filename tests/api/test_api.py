@@ -480,9 +480,10 @@ def test_it_registers_a_version_in_bounded_queries(
     # code point) the order of metrics and tags; the model row lock, the version, the model
     # row; the audit chain's head lock, the event, the head; release. Then the lineage of
     # the captured commit (issue 7): find or create the code version and its edge, each
-    # in a savepoint (8), and the version's lineage references for the answer (2).
-    # Nothing else is read back to answer.
-    with django_assert_max_num_queries(27):
+    # in a savepoint (8), and the version's lineage references for the answer (2); the
+    # savepoint that keeps the version and its lineage in one transaction (2). Nothing
+    # else is read back to answer.
+    with django_assert_max_num_queries(29):
         response = api.post(M + "/versions", payload)
 
     assert response.status_code == 201, response.content

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lineage import graph
 from lineage.models import CodeVersion, Dataset, DatasetVersion, Edge
 from registry.models import ModelVersion
 from tests.api.conftest import assert_error
@@ -125,3 +126,16 @@ def test_it_answers_the_impact_of_a_dataset_version(as_user, contributor, viewer
     assert [(v["model"], v["version"], v["production"]) for v in body["versions"]] == [
         ("fraud/churn", "1.1.0", False)
     ]
+
+
+def test_a_version_is_never_committed_without_its_lineage(as_user, contributor, base, monkeypatch):
+    """Recording the lineage fails after the version row was written: nothing is kept."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("lineage store down")
+
+    monkeypatch.setattr(graph, "record_version_lineage", broken)
+    with pytest.raises(RuntimeError):
+        as_user(contributor).post(VERSIONS, {"version": "9.9.9", "datasets": ["transactions@v3"]})
+    assert list(ModelVersion.objects.values_list("version", flat=True)) == ["1.0.0"]
+    assert not DatasetVersion.objects.exists()
