@@ -10,7 +10,6 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
@@ -20,7 +19,7 @@ from api.params import ERRORS, Limit, Name_, Team_, Version_
 from api.schemas import Body
 from registry import deprecation, promotions, timeline
 from registry.access import model_for_user, request_for_user, version_for_user
-from registry.models import Decision, PromotionRequest
+from registry.models import PromotionRequest
 from registry.pagination import int_key
 from registry.views.timeline import parse_moment
 
@@ -189,13 +188,10 @@ def list_requests(
         qs = PromotionRequest.objects.filter(readable_models_q(request.user, "model"))
     if state:
         qs = qs.filter(state=state)
-    qs = qs.select_related("model__team", "version", "requested_by").annotate(
-        n_approvals=Count("reviews__reviewer", filter=Q(reviews__decision=Decision.APPROVE),
-                          distinct=True)
-    )  # fmt: skip
+    qs = qs.select_related("model__team", "version", "requested_by").with_approval_count()
     result = page(qs, key="id", cursor=cursor or None, limit=limit, key_type=int_key)
     return {
-        "items": [_request_out(request, r, r.n_approvals) for r in result.items],
+        "items": [_request_out(request, r, r.approval_count) for r in result.items],
         "next": result.next_cursor,
     }
 

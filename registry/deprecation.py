@@ -33,11 +33,7 @@ def deprecate(
     if sunset is not None and sunset < timezone.localdate():
         raise ValidationError({"sunset": "the sunset date cannot be in the past"})
     with transaction.atomic():
-        locked = (
-            ModelVersion.objects.select_for_update()
-            .select_related("model__team")
-            .get(pk=version.pk)
-        )
+        locked = _lock(version)
         before = _state(locked)
         locked.deprecated_at = locked.deprecated_at or timezone.now()
         locked.deprecation_reason, locked.sunset_date = reason, sunset
@@ -62,11 +58,7 @@ def deprecate(
 def undeprecate(*, version: ModelVersion, actor: Any) -> ModelVersion:
     require(actor, Action.MAINTAIN, version)
     with transaction.atomic():
-        locked = (
-            ModelVersion.objects.select_for_update()
-            .select_related("model__team")
-            .get(pk=version.pk)
-        )
+        locked = _lock(version)
         if locked.deprecated_at is None:
             return locked
         before = _state(locked)
@@ -90,6 +82,10 @@ def add_headers(response: HttpResponse, version: ModelVersion) -> HttpResponse:
             midnight = dt.datetime.combine(version.sunset_date, dt.time(), tzinfo=dt.UTC)
             response["Sunset"] = http_date(midnight.timestamp())
     return response
+
+
+def _lock(version: ModelVersion) -> ModelVersion:
+    return ModelVersion.objects.select_for_update().select_related("model__team").get(pk=version.pk)
 
 
 def _state(version: ModelVersion) -> dict[str, Any]:

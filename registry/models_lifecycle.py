@@ -182,6 +182,14 @@ class PromotionRequestQuerySet(models.QuerySet["PromotionRequest"]):
     def open(self) -> PromotionRequestQuerySet:
         return self.filter(state=RequestState.OPEN)
 
+    def with_approval_count(self) -> PromotionRequestQuerySet:
+        """Annotate `approval_count`: distinct reviewers who approved (a list in one query)."""
+        return self.annotate(
+            approval_count=models.Count(
+                "reviews__reviewer", filter=Q(reviews__decision="approve"), distinct=True
+            )
+        )
+
 
 class PromotionRequest(models.Model):
     """A contributor's request to move a version into a gated stage.

@@ -241,14 +241,21 @@ def _conditions(node: Node) -> list[Condition]:
     return [c for child in children if child is not None for c in _conditions(child)]
 
 
-def _champion(gate: PromotionGate, version: ModelVersion) -> tuple[bool, str]:
-    split, name = _metric_key(gate.metric)
-    champion = (
+def current_production(version: ModelVersion) -> ModelVersion | None:
+    """The version a candidate would replace: the model's latest to enter Production,
+    other than the candidate itself."""
+    return (
         ModelVersion.objects.filter(model_id=version.model_id, stage=Stage.PRODUCTION)
         .exclude(pk=version.pk)
+        .select_related("model__team")
         .order_by("-stage_changed_at", "-id")
         .first()
     )
+
+
+def _champion(gate: PromotionGate, version: ModelVersion) -> tuple[bool, str]:
+    split, name = _metric_key(gate.metric)
+    champion = current_production(version)
     if champion is None:
         return True, "no version is in Production: nothing to beat"
     metrics = {

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts import audit
@@ -175,13 +175,7 @@ def review(
         if decision == Decision.COMMENT:
             _require_may_comment(actor, locked)
         else:
-            problem = policies.eligibility_problem(
-                actor,
-                policy=locked.policy,
-                team_id=locked.team_id,
-                requester_id=locked.requested_by_id,
-                author_id=locked.version.created_by_id,
-            )
+            problem = review_problem(actor, locked)
             if problem:
                 raise PermissionDenied(problem)
         if (
@@ -371,8 +365,24 @@ def _require_open(request: PromotionRequest) -> None:
         raise Conflict(f"Request #{request.pk} is {request.get_state_display().lower()}.")
 
 
+def review_problem(user: Any, request: PromotionRequest) -> str | None:
+    """Why the user may not approve or reject this request under its policy (None: they may)."""
+    return policies.eligibility_problem(
+        user,
+        policy=request.policy,
+        team_id=request.team_id,
+        requester_id=request.requested_by_id,
+        author_id=request.version.created_by_id,
+    )
+
+
+def may_comment(user: Any, request: PromotionRequest) -> bool:
+    """The requester and the team's contributors and above take part in the thread."""
+    return user.pk == request.requested_by_id or can(user, Action.CONTRIBUTE, request.model)
+
+
 def _require_may_comment(actor: Any, request: PromotionRequest) -> None:
-    if actor.pk != request.requested_by_id and not can(actor, Action.CONTRIBUTE, request.model):
+    if not may_comment(actor, request):
         raise PermissionDenied("You need the contributor role in this team to comment.")
 
 
@@ -422,12 +432,3 @@ def open_requests_to_review(user: Any) -> Any:
         .exclude(version__created_by=user, author_may_review=False)
         .exclude(Exists(already_approved))
     )
-
-
-def approval_counts(requests: list[PromotionRequest]) -> dict[int, int]:
-    rows = (
-        Review.objects.filter(request__in=requests, decision=Decision.APPROVE)
-        .values("request")
-        .annotate(n=Count("reviewer", distinct=True))
-    )
-    return {row["request"]: row["n"] for row in rows}

@@ -49,12 +49,16 @@ def review_inbox(request: HtmxHttpRequest) -> HttpResponse:
         "open": readable.open(),
         "closed": readable.exclude(state=RequestState.OPEN),
     }[tab].select_related("model__team", "version", "requested_by")
-    page = Paginator(queryset, REQUESTS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
-    counts = promotions.approval_counts(rows)
-    for row in rows:
-        row.approval_count = counts.get(row.pk, 0)
-    context = {"page": page, "rows": rows, "tab": tab, "tabs": TABS, "tab_label": TABS[tab]}
+    page = Paginator(queryset.with_approval_count(), REQUESTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "page": page,
+        "rows": list(page.object_list),
+        "tab": tab,
+        "tabs": TABS,
+        "tab_label": TABS[tab],
+    }
     if wants_partial(request):
         return render(request, "registry/review_inbox.html#results", context)
     return render(request, "registry/review_inbox.html", context)
@@ -123,21 +127,9 @@ def _detail_context(request: HtmxHttpRequest, promotion: PromotionRequest) -> di
     user = request.user
     reviews = list(promotion.reviews.select_related("reviewer"))
     approvers = {r.reviewer_id for r in reviews if r.decision == Decision.APPROVE}
-    problem = policies.eligibility_problem(
-        user,
-        policy=promotion.policy,
-        team_id=promotion.team_id,
-        requester_id=promotion.requested_by_id,
-        author_id=promotion.version.created_by_id,
-    )
+    problem = promotions.review_problem(user, promotion)
     is_open = promotion.effective_state == RequestState.OPEN
-    champion = (
-        ModelVersion.objects.filter(model_id=promotion.model_id, stage=Stage.PRODUCTION)
-        .exclude(pk=promotion.version_id)
-        .select_related("model__team")
-        .order_by("-stage_changed_at", "-id")
-        .first()
-    )
+    champion = policies.current_production(promotion.version)
     return {
         "promotion": promotion,
         "model": promotion.model,
@@ -148,8 +140,7 @@ def _detail_context(request: HtmxHttpRequest, promotion: PromotionRequest) -> di
         "review_problem": problem,
         "is_open": is_open,
         "may_review": is_open and problem is None,
-        "may_comment": is_open
-        and (user.pk == promotion.requested_by_id or can(user, Action.CONTRIBUTE, promotion.model)),
+        "may_comment": is_open and promotions.may_comment(user, promotion),
         "may_cancel": is_open and user.pk == promotion.requested_by_id,
         "may_override": is_open
         and not promotion.gates_passed
