@@ -45,9 +45,10 @@ def review_inbox(request: HtmxHttpRequest) -> HttpResponse:
     readable = PromotionRequest.objects.filter(readable_models_q(user, "model"))
     queryset = {
         "todo": promotions.open_requests_to_review(user).order_by("created_at", "id"),
-        "mine": readable.filter(requested_by=user),
-        "open": readable.open(),
-        "closed": readable.exclude(state=RequestState.OPEN),
+        # Explicit orders: the approval count's GROUP BY drops the model's default ordering.
+        "mine": readable.filter(requested_by=user).order_by("-created_at", "-id"),
+        "open": readable.open().order_by("-created_at", "-id"),
+        "closed": readable.exclude(state=RequestState.OPEN).order_by("-created_at", "-id"),
     }[tab].select_related("model__team", "version", "requested_by")
     page = Paginator(queryset.with_approval_count(), REQUESTS_PER_PAGE).get_page(
         request.GET.get("page")
