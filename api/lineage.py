@@ -6,8 +6,10 @@ registry.access, dataset versions through the team filter of the permission poli
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
@@ -15,8 +17,8 @@ from ninja import Router, Schema, Status
 from accounts.policy import Action, teams_q
 from api.params import ERRORS, Name_, Team_, Version_
 from api.schemas import Body, LineageRefsOut
-from lineage import graph
-from lineage.models import DatasetVersion, NodeType
+from lineage import graph, openlineage
+from lineage.models import CodeVersion, DatasetVersion, FeatureSetVersion, NodeType, TrainingRun
 from registry.access import version_for_user
 from registry.models import ModelVersion, Stage
 
@@ -49,6 +51,7 @@ class ImpactedOut(Schema):
     version: str
     stage: str
     production: bool
+    deployed_in: list[str]  # environments where it is live now
     url: str
 
 
@@ -79,12 +82,19 @@ def version_lineage(
          "url": request.build_absolute_uri(dv.get_absolute_url())}
         for dv in found.datasets
     ] + [
-        {"type": NodeType.CODE, "label": str(code), "depth": 1,
-         "url": request.build_absolute_uri(code.get_absolute_url())}
-        for code in found.code
+        {"type": node_type, "label": str(node), "depth": 1,
+         "url": request.build_absolute_uri(node.get_absolute_url())}
+        for node_type, nodes in ((NodeType.FEATURES, found.features), (NodeType.CODE, found.code),
+                                 (NodeType.RUN, found.runs))
+        for node in nodes
     ]  # fmt: skip
     upstream += [_version_node(request, v, depth) for v, depth in found.ancestors]
-    downstream = [_version_node(request, v, depth) for v, depth in found.descendants]
+    downstream = [
+        {"type": NodeType.DEPLOYMENT, "label": f"{d.environment} ({d.status})", "depth": 1,
+         "url": request.build_absolute_uri(d.get_absolute_url())}
+        for d in found.deployments
+    ]  # fmt: skip
+    downstream += [_version_node(request, v, depth) for v, depth in found.descendants]
     return {"upstream": upstream, "downstream": downstream, "hidden": found.hidden,
             "truncated": found.truncated}  # fmt: skip
 
@@ -108,23 +118,79 @@ def link_parent(
     return Status(201, {"datasets": datasets, "parents": parents})
 
 
-@router.get("/lineage/datasets/{team}/{dataset_version_id}/impact",
-            response={200: ImpactOut, **ERRORS}, url_name="api-dataset-impact")  # fmt: skip
-def dataset_impact(request: HttpRequest, dataset_version_id: int, team: str = Team_) -> Any:
-    """Every model version that depends on the dataset version, marked when in Production."""
-    dv = get_object_or_404(
-        DatasetVersion.objects.filter(teams_q(request.user, Action.VIEW, "dataset__team")),
-        dataset__team__slug=team,
-        pk=dataset_version_id,
+# The node types an impact analysis starts from, by their path segment.
+IMPACT_SOURCES = {
+    "datasets": (DatasetVersion, "dataset__team", NodeType.DATASET),
+    "features": (FeatureSetVersion, "feature_set__team", NodeType.FEATURES),
+    "code": (CodeVersion, "team", NodeType.CODE),
+    "runs": (TrainingRun, "team", NodeType.RUN),
+}
+
+
+@router.get("/lineage/{kind}/{team}/{node_id}/impact", response={200: ImpactOut, **ERRORS},
+            url_name="api-lineage-impact")  # fmt: skip
+def lineage_impact(
+    request: HttpRequest,
+    kind: Literal["datasets", "features", "code", "runs"],
+    node_id: int,
+    team: str = Team_,
+) -> Any:
+    """Every model version that depends on a dataset version, feature set version, code
+    version or training run, marked when in Production and with the environments where it
+    is deployed now."""
+    model, team_path, node_type = IMPACT_SOURCES[kind]
+    node = get_object_or_404(
+        model.objects.filter(teams_q(request.user, Action.VIEW, team_path)),
+        **{f"{team_path}__slug": team, "pk": node_id},
     )
-    found = graph.impact(request.user, graph.Node(NodeType.DATASET, dv.pk))
+    return _impact_out(request, graph.impact(request.user, graph.Node(node_type, node.pk)))
+
+
+@router.get(VERSION_PATH + "/impact", response={200: ImpactOut, **ERRORS},
+            url_name="api-version-impact")  # fmt: skip
+def version_impact(
+    request: HttpRequest, team: str = Team_, name: str = Name_, version: str = Version_
+) -> Any:
+    """Every model version derived from this one, however indirectly, marked when in
+    Production and with the environments where it is deployed now."""
+    mv = version_for_user(request.user, team, name, version)
+    return _impact_out(request, graph.impact(request.user, graph.Node(NodeType.VERSION, mv.pk)))
+
+
+def _impact_out(request: HttpRequest, found: graph.Impact) -> dict[str, Any]:
     return {
         "versions": [
             {"model": f"{v.model.team.slug}/{v.model.name}", "version": v.version,
              "stage": v.stage, "production": v.stage == Stage.PRODUCTION,
+             "deployed_in": environments,
              "url": request.build_absolute_uri(v.get_absolute_url())}
-            for v in found.versions
+            for v, environments in found.rows()
         ],
         "hidden": found.hidden,
         "truncated": found.truncated,
     }  # fmt: skip
+
+
+class OpenLineageOut(Schema):
+    run: str
+    state: str
+    inputs: int
+    outputs: int
+    url: str
+
+
+@router.post("/lineage/openlineage", response={201: OpenLineageOut, **ERRORS},
+             url_name="api-openlineage")  # fmt: skip
+def openlineage_event(request: HttpRequest, team: str | None = None) -> Status:
+    """Record an OpenLineage RunEvent (START, RUNNING, COMPLETE, FAIL, ABORT, OTHER): the
+    run, the datasets it read ("used") and wrote ("produced"). The run is kept in `team`,
+    else the team the job's namespace names, else the caller's only team; facets other
+    than schema, version, dataSource, outputStatistics and errorMessage are ignored."""
+    try:
+        event = json.loads(request.body or b"null")
+    except ValueError as exc:
+        raise ValidationError({"body": f"is not JSON: {exc}"}) from None
+    found = openlineage.ingest(request.user, event, team)
+    url = request.build_absolute_uri(found.run.get_absolute_url())
+    return Status(201, {"run": found.run.external_id, "state": found.run.state,
+                        "inputs": found.inputs, "outputs": found.outputs, "url": url})  # fmt: skip

@@ -76,6 +76,10 @@ class VersionCreate(Body):
     datasets: list[str | dict[str, Any]] | None = Field(None, max_length=100)
     # "[team/]model@version", or {"version": …, "kind": "fine_tuned_from"}.
     parents: list[str | dict[str, Any]] | None = Field(None, max_length=100)
+    # Feature set versions: "[team/]name[@version]" or {"name", "version", "features", …}.
+    features: list[str | dict[str, Any]] | None = Field(None, max_length=100)
+    # The training run that produced it: its id, or {"external_id", "url", "started_at", …}.
+    run: str | dict[str, Any] | None = None
 
 
 class VersionUpdate(Body):

@@ -21,20 +21,27 @@ from typing import Any, Literal, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Concat
 
+from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require, teams_q
+from lineage import deployments
 from lineage.models import (
     PARENT_KINDS,
     CodeVersion,
     Dataset,
     DatasetVersion,
+    Deployment,
     Edge,
     EdgeKind,
+    FeatureSet,
+    FeatureSetVersion,
     NodeType,
+    TrainingRun,
 )
+from lineage.runs import RunData, save_run
 from registry.errors import Conflict
 from registry.models import ModelVersion, Stage
 
@@ -141,18 +148,29 @@ def walk(
 
 @dataclass
 class Impact:
-    """The model versions depending on a node, readable by the user, nearest first."""
+    """The model versions depending on a node, readable by the user, nearest first, and
+    where they are deployed now."""
 
     versions: list[ModelVersion]
     hidden: int  # dependent versions of teams the user may not read
     truncated: bool
+    live: dict[int, list[str]] = field(default_factory=dict)  # version id → environments
 
     @property
     def production(self) -> list[ModelVersion]:
         return [v for v in self.versions if v.stage == Stage.PRODUCTION]
 
+    @property
+    def deployed(self) -> list[ModelVersion]:
+        return [v for v in self.versions if v.pk in self.live]
+
+    def rows(self) -> list[tuple[ModelVersion, list[str]]]:
+        return [(v, self.live.get(v.pk, [])) for v in self.versions]
+
 
 def _readable_versions(user: Any, ids: Sequence[int]) -> list[ModelVersion]:
+    if not ids:
+        return []
     found = {
         v.pk: v
         for v in ModelVersion.objects.visible_to(user)
@@ -162,12 +180,22 @@ def _readable_versions(user: Any, ids: Sequence[int]) -> list[ModelVersion]:
     return [found[pk] for pk in ids if pk in found]
 
 
+def _live(ids: Sequence[int]) -> dict[int, list[str]]:
+    return deployments.live_environments(ids) if ids else {}
+
+
 def impact(user: Any, node: Node) -> Impact:
-    """Every model version downstream of `node` (2 queries)."""
+    """Every model version downstream of `node`, and the environments where those are
+    live (3 queries)."""
     found = walk(node, "downstream")
     ids = found.ids(NodeType.VERSION)
     versions = _readable_versions(user, ids)
-    return Impact(versions, hidden=len(ids) - len(versions), truncated=found.truncated)
+    return Impact(
+        versions,
+        hidden=len(ids) - len(versions),
+        truncated=found.truncated,
+        live=_live([v.pk for v in versions]),
+    )
 
 
 @dataclass
@@ -175,37 +203,60 @@ class VersionLineage:
     """Where a version came from and where it went, as far as the user may read."""
 
     datasets: list[DatasetVersion] = field(default_factory=list)
+    features: list[FeatureSetVersion] = field(default_factory=list)
     code: list[CodeVersion] = field(default_factory=list)
+    runs: list[TrainingRun] = field(default_factory=list)
     ancestors: list[tuple[ModelVersion, int]] = field(default_factory=list)  # with depth
     descendants: list[tuple[ModelVersion, int]] = field(default_factory=list)
+    deployments: list[Deployment] = field(default_factory=list)  # of the version itself
     edges: list[EdgeRow] = field(default_factory=list)  # between the version and these
     hidden: int = 0
     truncated: bool = False
 
     @property
+    def upstream(self) -> int:
+        return len(self.datasets) + len(self.features) + len(self.code) + len(self.runs)
+
+    @property
     def node_count(self) -> int:
-        return len(self.datasets) + len(self.code) + len(self.ancestors) + len(self.descendants)
+        return self.upstream + len(self.ancestors) + len(self.descendants) + len(self.deployments)
 
     @property
     def empty(self) -> bool:
         return self.node_count == 0
 
 
+def _readable(qs: QuerySet[Any], user: Any, team_path: str, ids: list[int]) -> list[Any]:
+    """The rows of `ids` whose team (at `team_path`) the user may read; no query for none."""
+    if not ids:
+        return []
+    return list(qs.filter(teams_q(user, Action.VIEW, team_path)).filter(pk__in=ids))
+
+
 def version_lineage(user: Any, version: ModelVersion) -> VersionLineage:
-    """Both walks and the readable nodes they reach (5 queries, whatever the graph)."""
+    """Both walks and the readable nodes they reach: two queries, plus one per kind of node
+    found (at most eight), whatever the size of the graph."""
     start = Node(NodeType.VERSION, version.pk)
     up, down = walk(start, "upstream"), walk(start, "downstream")
-    dataset_ids, code_ids = up.ids(NodeType.DATASET), up.ids(NodeType.CODE)
-    datasets = list(
-        DatasetVersion.objects.filter(teams_q(user, Action.VIEW, "dataset__team"))
-        .filter(pk__in=dataset_ids)
-        .select_related("dataset__team")
-        .order_by("dataset__name", "version")
-    )
-    code = list(
-        CodeVersion.objects.filter(teams_q(user, Action.VIEW, "team"))
-        .filter(pk__in=code_ids)
-        .select_related("team")
+    datasets = _readable(
+        DatasetVersion.objects.select_related("dataset__team").order_by("dataset__name", "version"),
+        user, "dataset__team", up.ids(NodeType.DATASET),
+    )  # fmt: skip
+    features = _readable(
+        FeatureSetVersion.objects.select_related("feature_set__team").order_by(
+            "feature_set__name", "version"
+        ),
+        user, "feature_set__team", up.ids(NodeType.FEATURES),
+    )  # fmt: skip
+    code = _readable(CodeVersion.objects.select_related("team"), user, "team",
+                     up.ids(NodeType.CODE))  # fmt: skip
+    runs = _readable(TrainingRun.objects.select_related("team"), user, "team",
+                     up.ids(NodeType.RUN))  # fmt: skip
+    deployment_ids = down.ids(NodeType.DEPLOYMENT)
+    deployed = (
+        list(deployments.visible(user).filter(pk__in=deployment_ids, version=version))
+        if deployment_ids
+        else []
     )
     up_ids, down_ids = up.ids(NodeType.VERSION), down.ids(NodeType.VERSION)
     readable = {v.pk: v for v in _readable_versions(user, [*up_ids, *down_ids])}
@@ -218,18 +269,26 @@ def version_lineage(user: Any, version: ModelVersion) -> VersionLineage:
         ]
 
     ancestors, descendants = with_depth(up), with_depth(down)
-    shown = {start} | {Node(NodeType.DATASET, dv.pk) for dv in datasets}
-    shown |= {Node(NodeType.CODE, c.pk) for c in code}
-    shown |= {Node(NodeType.VERSION, v.pk) for v, _d in [*ancestors, *descendants]}
+    shown = {start} | {Node(NodeType.VERSION, v.pk) for v, _d in [*ancestors, *descendants]}
+    for node_type, rows in ((NodeType.DATASET, datasets), (NodeType.FEATURES, features),
+                            (NodeType.CODE, code), (NodeType.RUN, runs),
+                            (NodeType.DEPLOYMENT, deployed)):  # fmt: skip
+        shown |= {Node(node_type, row.pk) for row in rows}
     lineage = VersionLineage(
         datasets=datasets,
+        features=features,
         code=code,
+        runs=runs,
         ancestors=ancestors,
         descendants=descendants,
+        deployments=deployed,
         edges=[e for e in [*up.edges, *down.edges] if e.src in shown and e.dst in shown],
         truncated=up.truncated or down.truncated,
     )
-    lineage.hidden = len(up.nodes) + len(down.nodes) - lineage.node_count
+    # Deployments of descendants are not listed here (their own pages show them).
+    other_deployments = len(deployment_ids) - len(deployed)
+    lineage.hidden = max(0, len(up.nodes) + len(down.nodes) - lineage.node_count
+                         - other_deployments)  # fmt: skip
     return lineage
 
 
@@ -250,6 +309,26 @@ class DatasetRef:
     size_bytes: int | None = None
     rows: int | None = None
     schema: Mapping[str, Any] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, Any]:
+        """The fields of a new DatasetVersion (a stored one keeps its own)."""
+        return {"version": self.version, "uri": self.uri, "digest": self.digest,
+                "size_bytes": self.size_bytes, "rows": self.rows,
+                "schema": dict(self.schema)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FeatureSetRef:
+    """A feature set version as the API and client name it."""
+
+    team: str
+    name: str
+    version: str = ""
+    features: tuple[str, ...] = ()
+    digest: str = ""
+
+    def defaults(self) -> dict[str, Any]:
+        return {"version": self.version, "features": list(self.features), "digest": self.digest}
 
 
 @dataclass(frozen=True)
@@ -310,6 +389,45 @@ def _readable_dataset_versions(actor: Any, ref: DatasetRef) -> QuerySet[DatasetV
     )
 
 
+def resolve_feature_sets(
+    actor: Any, version_team: Team, items: Iterable[Any]
+) -> list[FeatureSetRef]:
+    """Feature set references: "[team/]name[@version]" strings or objects with name,
+    version, features (a list of names), digest (and team); another team's must exist and
+    be readable by the actor."""
+    refs = []
+    for i, item in enumerate(items):
+        where = f"features.{i}"
+        if isinstance(item, str):
+            item = _parse_ref(where, item)
+        elif not isinstance(item, Mapping):
+            raise _field_error(where, "must be a string or an object")
+        name = str(item.get("name") or "").strip()
+        if not name or len(name) > 300:
+            raise _field_error(where, "needs a name of at most 300 characters")
+        features = item.get("features") or []
+        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+            raise _field_error(f"{where}.features", "must be a list of feature names")
+        if len(features) > 5000:
+            raise _field_error(f"{where}.features", "may list at most 5000 features")
+        ref = FeatureSetRef(
+            team=str(item.get("team") or version_team.slug),
+            name=name,
+            version=str(item.get("version") or "")[:200],
+            features=tuple(f[:200] for f in features),
+            digest=str(item.get("digest") or "")[:200],
+        )
+        if ref.team != version_team.slug and not (
+            FeatureSetVersion.objects.filter(teams_q(actor, Action.VIEW, "feature_set__team"))
+            .filter(feature_set__team__slug=ref.team, feature_set__name=ref.name,
+                    version=ref.version)
+            .exists()
+        ):  # fmt: skip
+            raise _field_error(where, f"no feature set {ref.team}/{ref.name} that you may read")
+        refs.append(ref)
+    return refs
+
+
 def _parse_ref(where: str, text: str) -> dict[str, str]:
     match = _REF.match(text.strip())
     if not match:
@@ -351,30 +469,45 @@ def resolve_parents(actor: Any, version_team: Any, items: Iterable[Any]) -> list
     return refs
 
 
-def _dataset_version(team: Team, ref: DatasetRef) -> DatasetVersion:
-    """The stored dataset version `ref` names (created in `team` when first named)."""
-    if ref.team != team.slug:
-        return DatasetVersion.objects.get(
-            dataset__team__slug=ref.team, dataset__name=ref.name, version=ref.version
+def _named_versions(
+    team: Team, refs: Sequence[DatasetRef | FeatureSetRef], kind: type[Dataset] | type[FeatureSet]
+) -> list[Any]:
+    """The stored versions `refs` name, those of `team` created when first named
+    (a few queries, however many refs)."""
+    version_model = DatasetVersion if kind is Dataset else FeatureSetVersion
+    parent = "dataset" if kind is Dataset else "feature_set"
+    own = {(r.name, r.version): r for r in refs if r.team == team.slug}
+    if own:
+        names = {name for name, _version in own}
+        kind.objects.bulk_create([kind(team=team, name=n) for n in names], ignore_conflicts=True)
+        parents = {p.name: p for p in kind.objects.filter(team=team, name__in=names)}
+        version_model.objects.bulk_create(
+            [version_model(**{parent: parents[r.name]}, **r.defaults()) for r in own.values()],
+            ignore_conflicts=True,
         )
-    dataset, _ = Dataset.objects.get_or_create(team=team, name=ref.name)
-    version, _ = DatasetVersion.objects.get_or_create(
-        dataset=dataset,
-        version=ref.version,
-        defaults={
-            "uri": ref.uri,
-            "digest": ref.digest,
-            "size_bytes": ref.size_bytes,
-            "rows": ref.rows,
-            "schema": dict(ref.schema),
-        },
-    )
-    return version
+    wanted = Q(pk__in=[])
+    for r in refs:
+        wanted |= Q(**{f"{parent}__team__slug": r.team, f"{parent}__name": r.name,
+                       "version": r.version})  # fmt: skip
+    found = {
+        (getattr(v, parent).team.slug, getattr(v, parent).name, v.version): v
+        for v in version_model.objects.filter(wanted).select_related(f"{parent}__team")
+    }
+    return [found[(r.team, r.name, r.version)] for r in refs]
 
 
-def _add_edge(kind: str, src: Node, dst: Node) -> None:
-    Edge.objects.get_or_create(
-        src_type=src.type, src_id=src.id, dst_type=dst.type, dst_id=dst.id, defaults={"kind": kind}
+def dataset_versions(team: Team, refs: Sequence[DatasetRef]) -> list[DatasetVersion]:
+    return _named_versions(team, refs, Dataset)
+
+
+def add_edges(edges: Iterable[tuple[str, Node, Node]]) -> None:
+    """Store edges (one query); an edge already there is kept as it is."""
+    Edge.objects.bulk_create(
+        [
+            Edge(kind=kind, src_type=src.type, src_id=src.id, dst_type=dst.type, dst_id=dst.id)
+            for kind, src, dst in edges
+        ],
+        ignore_conflicts=True,
     )
 
 
@@ -382,19 +515,23 @@ def record_version_lineage(
     version: ModelVersion,
     datasets: Sequence[DatasetRef] = (),
     parents: Sequence[ParentRef] = (),
+    features: Sequence[FeatureSetRef] = (),
+    run: RunData | None = None,
 ) -> None:
-    """Edges into a newly registered version: its datasets, parents and code commit.
+    """Edges into a newly registered version: its datasets, feature sets, parents, code
+    commit and training run, in a few queries whatever their number.
 
     A new version has no descendants yet, so its parent links cannot make a cycle.
     """
     node = Node(NodeType.VERSION, version.pk)
     team = version.model.team
+    edges: list[tuple[str, Node, Node]] = []
     with transaction.atomic():
-        for ref in datasets:
-            dv = _dataset_version(team, ref)
-            _add_edge(EdgeKind.USED, Node(NodeType.DATASET, dv.pk), node)
-        for parent in parents:
-            _add_edge(parent.kind, Node(NodeType.VERSION, parent.version.pk), node)
+        for dv in dataset_versions(team, datasets) if datasets else ():
+            edges.append((EdgeKind.USED, Node(NodeType.DATASET, dv.pk), node))
+        for fv in _named_versions(team, features, FeatureSet) if features else ():
+            edges.append((EdgeKind.USED, Node(NodeType.FEATURES, fv.pk), node))
+        edges += [(p.kind, Node(NodeType.VERSION, p.version.pk), node) for p in parents]
         if version.code_repository and version.code_commit:
             code, _ = CodeVersion.objects.get_or_create(
                 team=team,
@@ -403,7 +540,38 @@ def record_version_lineage(
                 path=version.code_entry_point,
                 defaults={"branch": version.code_branch},
             )
-            _add_edge(EdgeKind.TRAINED_BY, Node(NodeType.CODE, code.pk), node)
+            edges.append((EdgeKind.TRAINED_BY, Node(NodeType.CODE, code.pk), node))
+        if run is not None:
+            saved = save_run(team, run)
+            edges.append((EdgeKind.PRODUCED, Node(NodeType.RUN, saved.pk), node))
+        if edges:
+            add_edges(edges)
+
+
+def add_inputs(
+    actor: Any,
+    version: ModelVersion,
+    datasets: Sequence[Any] = (),
+    features: Sequence[Any] = (),
+) -> None:
+    """Record datasets or feature sets an existing version was trained on (contributors).
+
+    Nothing flows from a model version into a dataset or feature set, so these edges
+    cannot close a cycle.
+    """
+    require(actor, Action.CONTRIBUTE, version)
+    team = version.model.team
+    dataset_refs = resolve_datasets(actor, team, datasets)
+    feature_refs = resolve_feature_sets(actor, team, features)
+    with transaction.atomic():
+        record_version_lineage(version, dataset_refs, features=feature_refs)
+        audit.record(
+            "version.lineage",
+            actor=actor,
+            obj=version,
+            team=team,
+            changes={"inputs": [None, [*map(str, datasets), *map(str, features)]]},
+        )
 
 
 def link_parent(
@@ -425,7 +593,7 @@ def link_parent(
                 "so the link would make a cycle",
                 "parent",
             )
-        _add_edge(kind, parent_node, child_node)
+        add_edges([(kind, parent_node, child_node)])
 
 
 def direct_references(
@@ -466,3 +634,43 @@ def direct_references(
         elif src_type == NodeType.VERSION and parent is not None:
             parents.append(parent)
     return found
+
+
+@dataclass
+class RunDatasets:
+    used: list[DatasetVersion]
+    produced: list[DatasetVersion]
+
+
+def run_datasets(user: Any, run: TrainingRun) -> RunDatasets:
+    """The dataset versions a run read and wrote that the user may read (2 queries)."""
+    node = Node(NodeType.RUN, run.pk)
+    edges = list(
+        Edge.objects.filter(
+            Q(dst_type=node.type, dst_id=node.id, src_type=NodeType.DATASET)
+            | Q(src_type=node.type, src_id=node.id, dst_type=NodeType.DATASET)
+        ).values_list("src_type", "src_id", "dst_id")
+    )
+    ids = [src_id if src_type == NodeType.DATASET else dst_id for src_type, src_id, dst_id in edges]
+    found = DatasetVersion.objects.filter(teams_q(user, Action.VIEW, "dataset__team"))
+    readable = found.select_related("dataset__team").in_bulk(ids) if ids else {}
+    used = [readable[s] for t, s, _d in edges if t == NodeType.DATASET and s in readable]
+    produced = [readable[d] for t, _s, d in edges if t != NodeType.DATASET and d in readable]
+    return RunDatasets(used, produced)
+
+
+def neighbour_runs(user: Any, node: Node) -> dict[str, list[TrainingRun]]:
+    """The runs that read ("used") and wrote ("produced") a dataset version (2 queries)."""
+    edges = list(
+        Edge.objects.filter(
+            Q(src_type=node.type, src_id=node.id, dst_type=NodeType.RUN)
+            | Q(dst_type=node.type, dst_id=node.id, src_type=NodeType.RUN)
+        ).values_list("src_type", "src_id", "dst_id")
+    )
+    ids = [dst if src_type != NodeType.RUN else src for src_type, src, dst in edges]
+    runs = TrainingRun.objects.filter(teams_q(user, Action.VIEW, "team")).select_related("team")
+    readable = runs.in_bulk(ids) if ids else {}
+    return {
+        "used": [readable[d] for t, _s, d in edges if t != NodeType.RUN and d in readable],
+        "produced": [readable[s] for t, s, _d in edges if t == NodeType.RUN and s in readable],
+    }

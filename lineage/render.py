@@ -149,8 +149,7 @@ def sweep(now: dt.datetime | None = None) -> int:
     return len(stale)
 
 
-def svg_of(job: RenderJob) -> str:
-    """The stored SVG document, without the XML prolog, to inline in a page."""
+def svg_bytes(job: RenderJob) -> bytes:
+    """The stored SVG document."""
     with artifact_storage.open(job.svg_name) as f:
-        text = f.read().decode()
-    return text[text.find("<svg") :]
+        return f.read()

@@ -16,7 +16,17 @@ from django.urls import get_resolver, reverse
 
 from accounts import tokens
 from accounts.models import Membership
-from lineage.models import CodeVersion, Dataset, DatasetVersion
+from lineage import deployments
+from lineage.models import (
+    CodeVersion,
+    Dataset,
+    DatasetVersion,
+    Deployment,
+    Edge,
+    FeatureSet,
+    FeatureSetVersion,
+    TrainingRun,
+)
 from registry import promotions, webhooks
 from registry.models import (
     ModelVersion,
@@ -112,6 +122,19 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "dataset-version": (("fraud", "dataset_version"), TEAM_READ),
     "code-version": (("fraud", "code_version"), TEAM_READ),
     "version-graph": (V, TEAM_READ),
+    # Not drawn yet for anyone (tests/lineage/test_render.py serves a drawn one).
+    "version-graph-svg": (V, (404, 404, 404, 404, 404, 404, LOGIN)),
+    "version-lineage-add": (V, POST_ONLY),
+    "version-deploy": (V, POST_ONLY),
+    "datasets": ((), ALL_SIGNED_IN),  # each lists what the user's teams may read
+    "feature-sets": ((), ALL_SIGNED_IN),
+    "training-runs": ((), ALL_SIGNED_IN),
+    "deployments": ((), ALL_SIGNED_IN),
+    "feature-set-version": (("fraud", "feature_set_version"), TEAM_READ),
+    "training-run": (("fraud", "training_run"), TEAM_READ),
+    "deployment": (("fraud", "deployment"), TEAM_READ),
+    "deployment-end": (("fraud", "deployment"), POST_ONLY),
+    "model-deployments": (M, TEAM_READ),
     # The REST API answers 401 (not a redirect) to anonymous callers.
     "api:api-teams": ((), API_SIGNED_IN),
     "api:api-models": ((), API_SIGNED_IN),
@@ -139,7 +162,14 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-version-deprecation": (V, (405,) * 7),  # PUT deprecates, DELETE undoes
     "api:api-version-lineage": (V, API_TEAM_READ),
     "api:api-version-parents": (V, (405,) * 7),  # POST links a parent
-    "api:api-dataset-impact": (("fraud", "dataset_version"), API_TEAM_READ),
+    "api:api-lineage-impact": (("datasets", "fraud", "dataset_version"), API_TEAM_READ),
+    "api:api-version-impact": (V, API_TEAM_READ),
+    "api:api-openlineage": ((), (405,) * 7),  # POST records an event
+    "api:api-version-deployments": (V, (405,) * 7),  # POST records a deployment
+    "api:api-model-deployments": (M, API_TEAM_READ),
+    "api:api-deployments": ((), API_SIGNED_IN),
+    "api:api-deployment": (("deployment",), API_TEAM_READ),
+    "api:api-deployment-end": (("deployment",), (405,) * 7),
     "api:openapi-json": ((), (200,) * 7),
     "api:openapi-view": ((), (200,) * 7),
     "api:api-root": ((), (404,) * 7),
@@ -193,6 +223,11 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
     "webhook-ping": (("fraud", "webhook"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
     "webhook-redeliver": (("fraud", "webhook", "delivery"), {},
                           (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "version-lineage-add": (V, {"kind": "dataset", "ref": "tx@2"},
+                            (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "version-deploy": (V, {"environment": "prod-us"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "deployment-end": (("fraud", "deployment"), {"status": "retired"},
+                       (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
 }  # fmt: skip
 
 
@@ -203,6 +238,8 @@ def stored() -> tuple[Any, ...]:
         RegisteredModel.objects.get().description,
         list(Webhook.objects.values_list("name", "url", "events", "active", "secret")),
         WebhookDelivery.objects.count(),
+        list(Deployment.objects.values_list("status", "ended_at")),
+        Edge.objects.count(),
     )
 
 
@@ -226,7 +263,7 @@ def test_every_url_has_a_rule():
 def world(make_model, make_version, maintainer, reviewer, contributor, viewer, outsider,
           site_admin, django_user_model):  # fmt: skip
     model = make_model("churn")
-    make_version(model, "1.0.0", files={"model.bin": b"weights"})
+    first = make_version(model, "1.0.0", files={"model.bin": b"weights"})
     other = make_version(model, "1.1.0")
     django_user_model.objects.create_user("newcomer", "new@example.com", "pw")
     token, _secret = tokens.create(maintainer, name="ci", scopes=["read"])
@@ -255,6 +292,11 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
         "code_version": CodeVersion.objects.create(
             team=model.team, repository="git@example:churn.git", commit="abc1234"
         ).pk,
+        "feature_set_version": FeatureSetVersion.objects.create(
+            feature_set=FeatureSet.objects.create(team=model.team, name="fx"), version="1"
+        ).pk,
+        "training_run": TrainingRun.objects.create(team=model.team, external_id="run-1").pk,
+        "deployment": deployments.record_deployment(contributor, first, "prod-eu").pk,
     }
 
 

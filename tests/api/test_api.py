@@ -678,7 +678,14 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
         "/api/v1/models/{team}/{name}/versions/{version}/deprecation",
         "/api/v1/models/{team}/{name}/versions/{version}/lineage",
         "/api/v1/models/{team}/{name}/versions/{version}/parents",
-        "/api/v1/lineage/datasets/{team}/{dataset_version_id}/impact",
+        "/api/v1/lineage/{kind}/{team}/{node_id}/impact",
+        "/api/v1/models/{team}/{name}/versions/{version}/impact",
+        "/api/v1/lineage/openlineage",
+        "/api/v1/models/{team}/{name}/versions/{version}/deployments",
+        "/api/v1/models/{team}/{name}/deployments",
+        "/api/v1/deployments",
+        "/api/v1/deployments/{deployment_id}",
+        "/api/v1/deployments/{deployment_id}/end",
     }
     schemes = schema["components"]["securitySchemes"]
     assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}

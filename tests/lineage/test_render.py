@@ -34,6 +34,23 @@ def graph_url(v):
     return reverse("version-graph", args=[v.model.team.slug, v.model.name, v.version])
 
 
+def svg_url(v):
+    return reverse("version-graph-svg", args=[v.model.team.slug, v.model.name, v.version])
+
+
+def assert_served_svg(client, version):
+    """The SVG at its own URL, served so that it cannot run script or load anything."""
+    response = client.get(svg_url(version))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy and "allow-scripts" not in policy
+    body = response.content.decode()
+    assert "<svg" in body and version.get_absolute_url() in body
+    return body
+
+
 def test_it_renders_the_svg_with_names_as_plain_text_and_only_own_links(world, viewer):
     data, base, tuned = world
     dot = render.version_dot(graph.version_lineage(viewer, base), base)
@@ -41,8 +58,8 @@ def test_it_renders_the_svg_with_names_as_plain_text_and_only_own_links(world, v
     render.run(job.pk)
     job.refresh_from_db()
     assert job.state == RenderState.DONE, job.error
-    svg = render.svg_of(job)
-    assert svg.startswith("<svg")
+    svg = render.svg_bytes(job).decode()
+    assert "<svg" in svg
     assert "<script" not in svg and "&lt;script&gt;" in svg
     links = [part.split('"')[0] for part in svg.split('xlink:href="')[1:]]
     assert sorted(links) == sorted(
@@ -83,9 +100,12 @@ def test_the_page_polls_while_pending_then_shows_the_svg(world, viewer, client):
     body = response.content.decode()
     assert "Rendering pending" in body and 'hx-trigger="load delay:1s"' in body
     assert "<html" not in body  # the partial alone
+    assert client.get(svg_url(base)).status_code == 404  # not drawn yet
     render.run(RenderJob.objects.get().pk)  # the worker's turn
     body = client.get(graph_url(base), headers={"HX-Request": "true"}).content.decode()
-    assert "<svg" in body and "hx-get" not in body
+    assert "<iframe" in body and svg_url(base) in body and "hx-get" not in body
+    assert 'sandbox="allow-top-navigation-by-user-activation"' in body
+    assert_served_svg(client, base)
 
 
 def test_the_page_answers_with_the_broker_down(world, viewer, client, settings):
@@ -111,10 +131,13 @@ def test_the_sweep_requeues_stale_jobs(world):
     dispatch.assert_called_once_with(job.pk)
 
 
-def test_an_outsider_gets_404_for_the_graph(world, outsider, client):
+def test_an_outsider_gets_404_for_the_graph_and_its_svg(world, outsider, viewer, client):
     _data, base, _tuned = world
+    dot = render.version_dot(graph.version_lineage(viewer, base), base)
+    render.run(render.job_for(dot).pk)
     client.force_login(outsider)
     assert client.get(graph_url(base)).status_code == 404
+    assert client.get(svg_url(base)).status_code == 404
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
@@ -141,4 +164,5 @@ def test_a_celery_worker_renders_through_the_broker_and_the_page_serves_it(
     assert job.state == RenderState.DONE, job.error
     assert artifact_storage.exists(job.svg_name)
     body = client.get(graph_url(base), headers={"HX-Request": "true"}).content.decode()
-    assert "<svg" in body and base.get_absolute_url() in body
+    assert svg_url(base) in body
+    assert_served_svg(client, base)

@@ -29,8 +29,9 @@ def test_the_dataset_page_lists_the_impacted_versions_marking_production(
 ):
     data, base, tuned = world
     client.force_login(viewer)
-    # session, user, memberships, dataset version, downstream walk, versions, nav counts
-    with django_assert_max_num_queries(8):
+    # session, user, memberships, dataset version, its other versions, the runs' edges,
+    # downstream walk, versions, their live deployments, nav counts
+    with django_assert_max_num_queries(10):
         response = client.get(data.get_absolute_url())
     assert response.status_code == 200
     body = response.content.decode()
