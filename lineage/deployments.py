@@ -45,13 +45,15 @@ def clean_environment(value: str) -> str:
 
 
 def _clean_time(value: dt.datetime | None, field: str, now: dt.datetime) -> dt.datetime:
+    """The time given (or now), to the millisecond: the API's JSON carries milliseconds,
+    so a time read back from it asks about exactly the moment stored."""
     if value is None:
-        return now
+        value = now
     if timezone.is_naive(value):
         raise ValidationError({field: "needs a time zone, e.g. 2026-05-01T12:00:00Z"})
     if value > now + CLOCK_SKEW:
         raise ValidationError({field: "is in the future"})
-    return value
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def record_deployment(
@@ -159,7 +161,7 @@ def end_deployment(
 def visible(user: Any) -> QuerySet[Deployment]:
     """Deployments of models the user may read, with what their rows show."""
     return Deployment.objects.filter(readable_models_q(user, "model")).select_related(
-        "version", "model__team", "deployed_by", "replaced_by__version"
+        "version__model__team", "model__team", "deployed_by", "replaced_by__version"
     )
 
 

@@ -101,7 +101,8 @@ def _team(actor: Any, team: str | None, namespace: str) -> Team:
         only = list(candidates[:2])
         chosen = only[0] if len(only) == 1 else None
     if chosen is None:
-        found = Team.objects.filter(slug=slug).first() if team else None
+        # A team the caller may read but not write is a 403; any other is unknown to them.
+        found = teams_for(actor, Action.VIEW).filter(slug=slug).first() if team else None
         if found is not None:
             require(actor, Action.CONTRIBUTE, found)  # 403 when a member may only read
         raise ValidationError(

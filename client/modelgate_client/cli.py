@@ -217,6 +217,29 @@ def cmd_promote(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+DEPLOYMENT_HEADERS = ("id", "model", "version", "environment", "status", "deployed", "until")
+
+
+def _deployment_row(d: dict[str, Any]) -> list[Any]:
+    where = f"{d['environment']} {d['target']}".strip()
+    return [d["id"], d["model"], d["version"], where, d["status"], _date(d["deployed_at"]),
+            _date(d["ended_at"]) or "now"]  # fmt: skip
+
+
+def cmd_deploy(args: argparse.Namespace, client: Client) -> int:
+    team, model = _model_ref(args.model)
+    d = client.deploy(team, model, args.version, args.env, args.target, args.at, args.comment)
+    _print(args, d, [_deployment_row(d)], DEPLOYMENT_HEADERS)
+    return 0
+
+
+def cmd_deployments(args: argparse.Namespace, client: Client) -> int:
+    team, model = _model_ref(args.model) if args.model else (None, None)
+    items = list(client.deployments(team, model, args.env, args.at))
+    _print(args, items, [_deployment_row(d) for d in items], DEPLOYMENT_HEADERS)
+    return 0
+
+
 def cmd_search(args: argparse.Namespace, client: Client) -> int:
     if args.models:
         items = list(client.search(args.query, kind="models"))
@@ -293,6 +316,23 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--why", required=True, help="the justification reviewers read")
     promote.add_argument("--rollback", action="store_true", help="re-promote an earlier version")
     promote.set_defaults(func=cmd_promote)
+
+    deploy = commands.add_parser("deploy", help="record that a version now serves somewhere")
+    deploy.add_argument("model", metavar="TEAM/MODEL")
+    deploy.add_argument("version", metavar="VERSION")
+    deploy.add_argument("--env", required=True, help="environment, e.g. prod-eu")
+    deploy.add_argument("--target", default="", help="endpoint or service")
+    deploy.add_argument("--at", help="ISO 8601 time (default: now)")
+    deploy.add_argument("--comment", default="")
+    deploy.set_defaults(func=cmd_deploy)
+
+    history = commands.add_parser(
+        "deployments", help="deployment history; with --env and --at, what served then"
+    )
+    history.add_argument("model", metavar="TEAM/MODEL", nargs="?")
+    history.add_argument("--env")
+    history.add_argument("--at", help="ISO 8601 time, with --env")
+    history.set_defaults(func=cmd_deployments)
 
     search = commands.add_parser("search", help="search versions (or models)")
     search.add_argument("query", metavar="QUERY")

@@ -298,6 +298,47 @@ class Client:
             json={"decision": decision, "comment": comment},
         )
 
+    # --- deployments --------------------------------------------------------------------
+
+    def deploy(
+        self,
+        team: str,
+        model: str,
+        version: str,
+        environment: str,
+        target: str = "",
+        at: str | None = None,
+        comment: str = "",
+    ) -> dict[str, Any]:
+        """Record that a version now serves in `environment` (e.g. "prod-eu") at `target`;
+        the model's live deployment there is marked replaced. `at` (ISO 8601) defaults
+        to now. Recording the live one again changes nothing."""
+        body: dict[str, Any] = {"environment": environment, "target": target, "comment": comment}
+        if at is not None:
+            body["deployed_at"] = at
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}/deployments"
+        return self.request("POST", path, json=body)
+
+    def deployments(
+        self,
+        team: str | None = None,
+        model: str | None = None,
+        environment: str | None = None,
+        at: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Deployment history, newest first: of one model, or of every model you may read;
+        with `environment` and `at` (ISO 8601), what served there at that time."""
+        params = {k: v for k, v in (("environment", environment), ("at", at)) if v}
+        if team and model:
+            return self._pages(self._model_path(team, model) + "/deployments", params)
+        return self._pages("/deployments", params)
+
+    def end_deployment(self, deployment_id: int, status: str = "retired") -> dict[str, Any]:
+        """Take a live deployment down ("retired") or record that it "failed"."""
+        return self.request(
+            "POST", f"/deployments/{int(deployment_id)}/end", json={"status": status}
+        )
+
     # --- uploading ----------------------------------------------------------------------
 
     def known_blobs(self, hashes: Iterable[str]) -> set[str]:
@@ -370,6 +411,8 @@ class Client:
         signature: Mapping[str, Any] | None = None,
         datasets: Iterable[str | Mapping[str, Any]] | None = None,
         parents: Iterable[str | Mapping[str, Any]] | None = None,
+        features: Iterable[str | Mapping[str, Any]] | None = None,
+        run: str | Mapping[str, Any] | None = None,
         capture: bool = True,
         progress: bool | None = None,
         **extra: Any,
@@ -381,7 +424,10 @@ class Client:
         directory are recorded (the commit becomes the version's code lineage).
         `datasets` are URIs, "[team/]name[@version]" strings or objects (name, version,
         uri, digest, size_bytes, rows, schema); `parents` are "[team/]model@version" or
-        {"version": ..., "kind": "fine_tuned_from" | "distilled_from" | "derived_from"}.
+        {"version": ..., "kind": "fine_tuned_from" | "distilled_from" | "derived_from"};
+        `features` are feature set versions ("[team/]name[@version]" or objects with name,
+        version, features, digest); `run` is the training run's id in your orchestrator,
+        or an object (external_id, url, started_at, ended_at, hardware, params, metrics).
         Other server fields (framework, task_type, training_started_at, ...) go in
         `extra`. Returns the created version, as GET would answer it.
         """
@@ -410,9 +456,11 @@ class Client:
         ):
             if value is not None:
                 body[key] = dict(value) if isinstance(value, Mapping) else value
-        for key, refs in (("datasets", datasets), ("parents", parents)):
+        for key, refs in (("datasets", datasets), ("parents", parents), ("features", features)):
             if refs is not None:
                 body[key] = [ref if isinstance(ref, Mapping) else str(ref) for ref in refs]
+        if run is not None:
+            body["run"] = dict(run) if isinstance(run, Mapping) else str(run)
         if capture:
             body.setdefault("environment", self._safe(capture_environment))
             where = pairs[0][1].parent if pairs else None

@@ -33,14 +33,14 @@ def test_a_new_deployment_replaces_the_live_one_and_history_answers_what_ran_whe
     as_token, contributor, versions
 ):
     api = as_token(contributor, "read", "write")
-    t0 = timezone.now() - dt.timedelta(hours=2)
+    t0 = (timezone.now() - dt.timedelta(hours=2)).replace(microsecond=0)
     first = _deploy(api, "1.0.0", target="https://churn.internal/v1", deployed_at=t0.isoformat())
     assert first.status_code == 201, first.content
     assert first.json()["status"] == "active"
     again = _deploy(api, "1.0.0", target="https://churn.internal/v1")
     assert again.json()["id"] == first.json()["id"]  # recording the live one is idempotent
 
-    t1 = timezone.now() - dt.timedelta(hours=1)
+    t1 = (timezone.now() - dt.timedelta(hours=1)).replace(microsecond=0)
     second = _deploy(api, "1.1.0", target="https://churn.internal/v1", deployed_at=t1.isoformat())
     assert second.status_code == 201, second.content
     old = Deployment.objects.get(pk=first.json()["id"])

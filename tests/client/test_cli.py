@@ -194,3 +194,28 @@ def test_promote_opens_a_request_and_a_reviewer_approves_it_with_the_client(
 
     status, out, err = run("promote", "fraud/churn", "1.0.0", "--to", "production", "--why", "x")
     assert status == 1 and "cannot move to Production" in err
+
+
+def test_deploy_and_ask_what_served_when(run, client, model_dir):
+    client.register_version("fraud", "churn", model_dir, "1.0.0", capture=False,
+                            features=["customer@v3"], run={"external_id": "train-1"})  # fmt: skip
+    client.register_version("fraud", "churn", model_dir, "1.1.0", capture=False)
+    status, out, _ = run("deploy", "fraud/churn", "1.0.0", "--env", "prod-eu", "--target", "svc")
+    assert status == 0 and "prod-eu svc" in out and "active" in out
+    status, out, _ = run("deploy", "fraud/churn", "1.1.0", "--env", "prod-eu", "--target", "svc",
+                         as_json=True)  # fmt: skip
+    second = json.loads(out)
+    assert second["status"] == "active" and second["version"] == "1.1.0"
+
+    status, out, _ = run("deployments", "fraud/churn")
+    rows = out.splitlines()[1:]
+    assert [r.split()[2] for r in rows] == ["1.1.0", "1.0.0"] and "replaced" in rows[1]
+    status, out, _ = run("deployments", "--env", "prod-eu", "--at", second["deployed_at"],
+                         as_json=True)  # fmt: skip
+    assert [d["version"] for d in json.loads(out)] == ["1.1.0"]
+    assert client.end_deployment(second["id"])["status"] == "retired"
+    status, _out, err = run("deploy", "fraud/churn", "1.0.0", "--env", "Prod EU")
+    assert status == 1 and "environment" in err
+    lineage = client.request("GET", "/models/fraud/churn/versions/1.0.0/lineage")
+    assert {n["type"] for n in lineage["upstream"]} == {"features", "run"}
+    assert [n["type"] for n in lineage["downstream"]] == ["deployment"]
