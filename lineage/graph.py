@@ -526,20 +526,21 @@ def record_version_lineage(
     node = Node(NodeType.VERSION, version.pk)
     team = version.model.team
     edges: list[tuple[str, Node, Node]] = []
-    with transaction.atomic():
+    # Inside the caller's transaction it joins it (no savepoint): all or nothing together.
+    with transaction.atomic(savepoint=False):
         for dv in dataset_versions(team, datasets) if datasets else ():
             edges.append((EdgeKind.USED, Node(NodeType.DATASET, dv.pk), node))
         for fv in _named_versions(team, features, FeatureSet) if features else ():
             edges.append((EdgeKind.USED, Node(NodeType.FEATURES, fv.pk), node))
         edges += [(p.kind, Node(NodeType.VERSION, p.version.pk), node) for p in parents]
         if version.code_repository and version.code_commit:
-            code, _ = CodeVersion.objects.get_or_create(
-                team=team,
-                repository=version.code_repository,
-                commit=version.code_commit,
-                path=version.code_entry_point,
-                defaults={"branch": version.code_branch},
+            key = {"team": team, "repository": version.code_repository,
+                   "commit": version.code_commit, "path": version.code_entry_point}  # fmt: skip
+            # Insert-or-keep, then read: no savepoint, whoever stored it first.
+            CodeVersion.objects.bulk_create(
+                [CodeVersion(**key, branch=version.code_branch)], ignore_conflicts=True
             )
+            code = CodeVersion.objects.only("pk").get(**key)
             edges.append((EdgeKind.TRAINED_BY, Node(NodeType.CODE, code.pk), node))
         if run is not None:
             saved = save_run(team, run)

@@ -16,6 +16,7 @@ from django.db.models import Count, Max, Model, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.shortcuts import render as render_page
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.policy import Action, teams_for, teams_q
@@ -178,6 +179,7 @@ def version_graph(request: HtmxHttpRequest, team: str, name: str, version: str) 
 
 
 @require_GET
+@xframe_options_sameorigin  # framed by the graph page, and by no other site
 def version_graph_svg(request: HtmxHttpRequest, team: str, name: str, version: str) -> HttpResponse:
     """The rendered SVG on its own, for the graph page's frame: the same permission check
     and the same graph (what this user may read), served so that it cannot run script."""

@@ -479,11 +479,11 @@ def test_it_registers_a_version_in_bounded_queries(
     # version id, metrics, tags, the first transition, (unless the database orders text by
     # code point) the order of metrics and tags; the model row lock, the version, the model
     # row; the audit chain's head lock, the event, the head; release. Then the lineage of
-    # the captured commit (issue 7): find or create the code version and its edge, each
-    # in a savepoint (8), and the version's lineage references for the answer (2); the
-    # savepoint that keeps the version and its lineage in one transaction (2). Nothing
-    # else is read back to answer.
-    with django_assert_max_num_queries(29):
+    # the captured commit (issue 7), in bulk and without savepoints: store-or-keep the code
+    # version, read its id, its edge (3), and the version's lineage references for the
+    # answer (1); the savepoint that keeps the version and its lineage in one transaction
+    # (2). Nothing else is read back to answer.
+    with django_assert_max_num_queries(21):
         response = api.post(M + "/versions", payload)
 
     assert response.status_code == 201, response.content

@@ -9,6 +9,7 @@ import os
 import pytest
 from playwright.sync_api import Page, expect
 
+from lineage import deployments
 from lineage.models import Dataset, DatasetVersion, Edge, EdgeKind, NodeType
 from registry import services
 from tests.browser.test_compare_journey import shot
@@ -30,6 +31,7 @@ def fed(make_model, make_version, maintainer, viewer, team):
         Edge.objects.create(kind=kind, src_type=src_type, src_id=src.pk,
                             dst_type=NodeType.VERSION, dst_id=dst.pk)  # fmt: skip
     services.apply_transition(version=tuned, to_stage="production", actor=maintainer)
+    deployments.record_deployment(maintainer, tuned, "prod-eu", "https://churn.internal")
     return base, tuned
 
 
@@ -58,12 +60,24 @@ def test_it_follows_lineage_from_a_version_to_the_impact_of_its_dataset(
 
     with _workers():
         page.get_by_role("link", name="Lineage graph").click()
-        svg = page.locator("#lineage-graph svg")
+        # The SVG is served on its own URL, in a sandboxed frame.
+        svg = page.frame_locator("#lineage-graph iframe").locator("svg")
         expect(svg).to_be_visible(timeout=30_000)
     shot(page, "lineage-1-graph")
-    page.locator("#lineage-graph svg a", has_text="transactions@2025-01").click()
+    svg.locator("a", has_text="transactions@2025-01").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("transactions")
     impact = page.locator("#impact")
-    expect(impact).to_contain_text("2 dependent versions, 1 in Production")
+    expect(impact).to_contain_text("2 dependent versions, 1 in Production, 1 deployed now")
     expect(impact.locator("tr.table-success")).to_contain_text("1.1.0")
+    expect(impact.locator("tr.table-success")).to_contain_text("prod-eu")
     shot(page, "lineage-2-impact")
+
+    # Lineage in the navigation: the deployments, and what served in prod-eu then.
+    page.get_by_role("link", name="Lineage", exact=True).click()
+    expect(page.locator("main")).to_contain_text("transactions")
+    page.get_by_role("link", name="Deployments").click()
+    page.get_by_label("Environment").select_option("prod-eu")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#deployment-results")).to_contain_text("1.1.0")
+    expect(page.locator("#deployment-results")).to_contain_text("Active")
+    shot(page, "lineage-3-deployments")

@@ -191,3 +191,45 @@ def test_a_feature_set_version_page_lists_its_features_and_impact(client, viewer
     assert versions[1].get_absolute_url() in body and "prod-us" in body
     assert "1 deployed now" in body
     assert "customer" in client.get(reverse("feature-sets")).content.decode()
+
+
+def _rich_lineage(team, version, n, contributor, make_version):
+    """n of every kind of node around `version`: datasets, feature sets, code, runs,
+    parents, children, and a deployment."""
+    edges = []
+    at = graph.Node(NodeType.VERSION, version.pk)
+    for i in range(n):
+        dv = DatasetVersion.objects.create(
+            dataset=Dataset.objects.create(team=team, name=f"d{version.pk}-{i}"), version="1"
+        )
+        fv = FeatureSetVersion.objects.create(
+            feature_set=FeatureSet.objects.create(team=team, name=f"f{version.pk}-{i}")
+        )
+        run = TrainingRun.objects.create(team=team, external_id=f"r{version.pk}-{i}")
+        parent = make_version(version.model, f"0.{i}.0")
+        child = make_version(version.model, f"9.{i}.0")
+        edges += [
+            (EdgeKind.USED, graph.Node(NodeType.DATASET, dv.pk), at),
+            (EdgeKind.USED, graph.Node(NodeType.FEATURES, fv.pk), at),
+            (EdgeKind.PRODUCED, graph.Node(NodeType.RUN, run.pk), at),
+            (EdgeKind.DERIVED_FROM, graph.Node(NodeType.VERSION, parent.pk), at),
+            (EdgeKind.DERIVED_FROM, at, graph.Node(NodeType.VERSION, child.pk)),
+        ]  # fmt: skip
+    graph.add_edges(edges)
+    deployments.record_deployment(contributor, version, "prod-eu")
+
+
+@pytest.mark.parametrize("n", [1, 12])
+def test_a_version_page_with_every_kind_of_lineage_costs_the_same_queries(
+    client, viewer, contributor, team, versions, n, make_version, django_assert_max_num_queries
+):
+    version = versions[0]
+    _rich_lineage(team, version, n, contributor, make_version)
+    client.force_login(viewer)
+    # The page's 14 (tests/registry/test_version_views.py) with the walks, plus one query
+    # per kind of node found: datasets, feature sets, runs, model versions, deployments.
+    with django_assert_max_num_queries(19):
+        body = client.get(version.get_absolute_url()).content.decode()
+    assert body.count("bi-database") >= n and "Deployed in" in body
+    with django_assert_max_num_queries(19):
+        client.get(reverse("version-graph", args=["fraud", "churn", version.version]))

@@ -44,6 +44,7 @@ def assert_served_svg(client, version):
     assert response.status_code == 200
     assert response["Content-Type"] == "image/svg+xml"
     assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "SAMEORIGIN"  # the graph page frames it
     policy = response["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "sandbox" in policy and "allow-scripts" not in policy
     body = response.content.decode()

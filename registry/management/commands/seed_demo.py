@@ -20,6 +20,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, Team, User
+from lineage import demo as demo_lineage
 from registry import demo, policies, promotions, services
 from registry.metadata import clean_version_metadata
 from registry.models import (
@@ -63,6 +64,8 @@ class Command(BaseCommand):
         if created:
             with transaction.atomic():
                 self._seed_reviews(teams, users)
+            with transaction.atomic():
+                self._seed_pipelines(teams, users, now)
         self._summary(teams, created, time.perf_counter() - started)
 
     # -- set-up ---------------------------------------------------------------------------
@@ -139,6 +142,7 @@ class Command(BaseCommand):
             ModelVersion.objects.filter(pk=mv.pk).update(created_at=pv.created_at)
             _backdate(StageTransition.objects.filter(version=mv), created_at=pv.created_at)
             versions.append(mv)
+        demo_lineage.seed_version_lineage(spec, planned, versions, users["contributor"])
 
         last_event = planned[-1].created_at
         for event in demo.plan_stage_events(spec, planned, now):
@@ -164,6 +168,16 @@ class Command(BaseCommand):
         RegisteredModel.objects.filter(pk=model.pk).update(
             created_at=planned[0].created_at - dt.timedelta(days=3), updated_at=last_event
         )
+        demo_lineage.seed_deployments(spec, versions, users["maintainer"])
+
+    def _seed_pipelines(
+        self, teams: dict[str, Team], users: dict[str, User], now: dt.datetime
+    ) -> None:
+        """The monthly feature jobs the demo versions were trained from, as OpenLineage."""
+        months = demo_lineage.months_before(now, 19)
+        for slug, team in teams.items():
+            domains = {spec.tags.get("domain", "data") for spec in demo.MODELS if spec.team == slug}
+            demo_lineage.seed_pipelines(team, users["contributor"], domains, months)
 
     # -- governance -----------------------------------------------------------------------
 
