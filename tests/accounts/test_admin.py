@@ -94,6 +94,10 @@ def populated(
         ("admin:accounts_apitoken_changelist", 5),
         # session, user, the actions, the teams, one count, rows, the date range, the days
         ("admin:accounts_auditevent_changelist", 8),
+        # Lineage, read-only: session, user, counts, rows with their teams (+ filters)
+        ("admin:lineage_dataset_changelist", 6),
+        ("admin:lineage_trainingrun_changelist", 6),
+        ("admin:lineage_deployment_changelist", 8),
     ],
 )
 def test_it_renders_each_list_page_with_few_queries(

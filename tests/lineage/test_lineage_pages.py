@@ -233,3 +233,12 @@ def test_a_version_page_with_every_kind_of_lineage_costs_the_same_queries(
     assert body.count("bi-database") >= n and "Deployed in" in body
     with django_assert_max_num_queries(19):
         client.get(reverse("version-graph", args=["fraud", "churn", version.version]))
+
+
+def test_the_admin_shows_lineage_read_only(admin_client, contributor, versions):
+    d = deployments.record_deployment(contributor, versions[0], "prod-eu")
+    listing = admin_client.get(reverse("admin:lineage_deployment_changelist"))
+    assert "prod-eu" in listing.content.decode()
+    page = admin_client.get(reverse("admin:lineage_deployment_change", args=[d.pk]))
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert admin_client.get(reverse("admin:lineage_deployment_add")).status_code == 403
