@@ -37,6 +37,7 @@ class NodeOut(Schema):
     url: str
     depth: int
     stage: str | None = None
+    deployed_in: list[str] | None = None  # for a descendant version: where it is live now
 
 
 class VersionLineageOut(Schema):
@@ -94,7 +95,10 @@ def version_lineage(
          "url": request.build_absolute_uri(d.get_absolute_url())}
         for d in found.deployments
     ]  # fmt: skip
-    downstream += [_version_node(request, v, depth) for v, depth in found.descendants]
+    downstream += [
+        {**_version_node(request, v, depth), "deployed_in": environments}
+        for v, depth, environments in found.descendant_rows()
+    ]
     return {"upstream": upstream, "downstream": downstream, "hidden": found.hidden,
             "truncated": found.truncated}  # fmt: skip
 

@@ -209,6 +209,7 @@ class VersionLineage:
     ancestors: list[tuple[ModelVersion, int]] = field(default_factory=list)  # with depth
     descendants: list[tuple[ModelVersion, int]] = field(default_factory=list)
     deployments: list[Deployment] = field(default_factory=list)  # of the version itself
+    live: dict[int, list[str]] = field(default_factory=dict)  # descendant id → environments
     edges: list[EdgeRow] = field(default_factory=list)  # between the version and these
     hidden: int = 0
     truncated: bool = False
@@ -224,6 +225,9 @@ class VersionLineage:
     @property
     def empty(self) -> bool:
         return self.node_count == 0
+
+    def descendant_rows(self) -> list[tuple[ModelVersion, int, list[str]]]:
+        return [(v, depth, self.live.get(v.pk, [])) for v, depth in self.descendants]
 
 
 def _readable(qs: QuerySet[Any], user: Any, team_path: str, ids: list[int]) -> list[Any]:
@@ -269,6 +273,8 @@ def version_lineage(user: Any, version: ModelVersion) -> VersionLineage:
         ]
 
     ancestors, descendants = with_depth(up), with_depth(down)
+    # Impact: the descendants live somewhere now (only when deployments were reached).
+    live = _live([v.pk for v, _d in descendants]) if deployment_ids and descendants else {}
     shown = {start} | {Node(NodeType.VERSION, v.pk) for v, _d in [*ancestors, *descendants]}
     for node_type, rows in ((NodeType.DATASET, datasets), (NodeType.FEATURES, features),
                             (NodeType.CODE, code), (NodeType.RUN, runs),
@@ -282,6 +288,7 @@ def version_lineage(user: Any, version: ModelVersion) -> VersionLineage:
         ancestors=ancestors,
         descendants=descendants,
         deployments=deployed,
+        live=live,
         edges=[e for e in [*up.edges, *down.edges] if e.src in shown and e.dst in shown],
         truncated=up.truncated or down.truncated,
     )

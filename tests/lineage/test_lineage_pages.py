@@ -162,6 +162,11 @@ def test_deploying_from_the_version_page_and_the_history_pages(
     assert "Replaced by" in page and "End deployment" not in page  # ended, and a viewer
     version_page = client.get(tuned.get_absolute_url()).content.decode()
     assert "Deployed in" in version_page and "prod-eu" in version_page
+    graph.add_edges([(EdgeKind.DERIVED_FROM, graph.Node(NodeType.VERSION, base.pk),
+                      graph.Node(NodeType.VERSION, tuned.pk))])  # fmt: skip
+    parent_page = client.get(base.get_absolute_url()).content.decode()
+    child = parent_page[parent_page.index("Child:") :]
+    assert "prod-eu" in child[: child.index("</li>")]  # the child's live deployment
 
 
 def test_ending_a_deployment_from_its_page(client, contributor, versions):
@@ -227,11 +232,12 @@ def test_a_version_page_with_every_kind_of_lineage_costs_the_same_queries(
     _rich_lineage(team, version, n, contributor, make_version)
     client.force_login(viewer)
     # The page's 14 (tests/registry/test_version_views.py) with the walks, plus one query
-    # per kind of node found: datasets, feature sets, runs, model versions, deployments.
-    with django_assert_max_num_queries(19):
+    # per kind of node found: datasets, feature sets, runs, model versions, deployments,
+    # and where the descendants are live.
+    with django_assert_max_num_queries(20):
         body = client.get(version.get_absolute_url()).content.decode()
     assert body.count("bi-database") >= n and "Deployed in" in body
-    with django_assert_max_num_queries(19):
+    with django_assert_max_num_queries(20):
         client.get(reverse("version-graph", args=["fraud", "churn", version.version]))
 
 
