@@ -80,6 +80,8 @@ class VersionCreate(Body):
     features: list[str | dict[str, Any]] | None = Field(None, max_length=100)
     # The training run that produced it: its id, or {"external_id", "url", "started_at", …}.
     run: str | dict[str, Any] | None = None
+    # The retrain request (monitoring) this version answers: its version becomes a parent.
+    retrain_request: int | None = None
 
 
 class VersionUpdate(Body):

@@ -20,7 +20,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Schema, Status
 
 from accounts.policy import Action, memberships, teams_for
-from api import deployments, errors, lineage, promotions, search, uploads
+from api import deployments, errors, lineage, monitoring, promotions, search, uploads
 from api.auth import AUTH
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_, Version_
@@ -38,6 +38,8 @@ from api.schemas import (
     VersionUpdate,
 )
 from lineage import graph, runs
+from lineage.models import EdgeKind
+from monitoring import retrain
 from registry import aliases, deprecation, services
 from registry.access import model_for_user, version_for_user
 from registry.metadata import clean_version_metadata
@@ -325,12 +327,19 @@ def create_version(
     parents = graph.resolve_parents(request.user, model.team, data.pop("parents", ()))
     features = graph.resolve_feature_sets(request.user, model.team, data.pop("features", ()))
     run = runs.clean_run(data.pop("run")) if "run" in data else None
+    retraining = data.pop("retrain_request", None)
+    if retraining is not None:
+        retraining = retrain.request_for_registration(request.user, model, retraining)
+        # The version it replaces is a parent, as the retrain request says.
+        parents.append(graph.ParentRef(retraining.version, EdgeKind.DERIVED_FROM))
     metadata = clean_version_metadata(data)
     # One transaction: a version is never committed without the lineage it was sent with.
     with transaction.atomic():
         mv = services.register_version(model=model, actor=request.user, metadata=metadata,
                                        version=version, blobs=files)  # fmt: skip
         graph.record_version_lineage(mv, datasets, parents, features, run)
+        if retraining is not None:
+            retrain.link(retraining, mv, request.user)
     return Status(201, _version_out(request, mv))  # as GET would answer it
 
 
@@ -432,6 +441,7 @@ api.add_router("", uploads.router)  # resumable uploads, known blobs
 api.add_router("", promotions.router)  # promotion requests, reviews, timeline, deprecation
 api.add_router("", lineage.router)  # version lineage, parent links, impact analysis
 api.add_router("", deployments.router)  # deployments and their history
+api.add_router("", monitoring.router)  # live metrics, monitors, retrain requests
 api.add_router(
     "/search", search.register(ERRORS, Limit, _model_out, _version_summary)
 )  # the search language

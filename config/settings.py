@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "lineage",
+    "monitoring",
     "ninja",  # serves the API docs' Swagger UI from its package, not a CDN
     "api",
 ]
@@ -238,6 +239,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-webhooks": {"task": "registry.tasks.sweep_webhooks", "schedule": 60.0},
     # Lineage render jobs whose message was lost or whose worker died: re-enqueue.
     "sweep-render-jobs": {"task": "lineage.tasks.sweep_render_jobs", "schedule": 60.0},
+    # Monitors over live metrics: breaches alert and open retrain requests.
+    "evaluate-monitors": {
+        "task": "monitoring.tasks.evaluate_monitors",
+        "schedule": envint("MODELGATE_MONITOR_SECONDS", 60),
+    },
+    "sweep-live-metrics": {"task": "monitoring.tasks.sweep_live_metrics", "schedule": 3600.0},
     "expire-promotion-requests": {
         "task": "registry.tasks.expire_promotion_requests",
         "schedule": envint("MODELGATE_EXPIRY_SWEEP_SECONDS", 300),
@@ -268,6 +275,9 @@ if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
 MAILERS = {"default": {"BACKEND": _MAIL_BACKEND, "OPTIONS": _MAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "modelgate@localhost")
 # Where links in emails and webhook payloads point.
+# Live metrics: raw points are kept this long; hourly rollups (long charts) longer.
+LIVE_METRICS_RETENTION_DAYS = envint("MODELGATE_LIVE_METRICS_RETENTION_DAYS", 30)
+LIVE_ROLLUP_RETENTION_DAYS = envint("MODELGATE_LIVE_ROLLUP_RETENTION_DAYS", 730)
 MODELGATE_BASE_URL = envstr("MODELGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Security: hardened in production mode (what `check --deploy` asks for).

@@ -13,5 +13,6 @@ urlpatterns = [
     path("teams/", include("registry.webhook_urls")),
     path("audit/", include("accounts.audit_urls")),
     path("lineage/", include("lineage.urls")),
+    path("monitoring/", include("monitoring.urls")),
     path("", include("registry.urls")),
 ]

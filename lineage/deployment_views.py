@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.policy import Action, can
 from lineage import deployments
 from lineage.models import Deployment, DeploymentStatus
+from monitoring import panels
 from registry.access import model_for_user, version_for_user
 from registry.errors import Conflict
 from registry.models import RegisteredModel
@@ -86,14 +87,25 @@ def _deployment(request: HtmxHttpRequest, team: str, pk: int) -> Deployment:
 
 @require_GET
 def deployment_detail(request: HtmxHttpRequest, team: str, pk: int) -> HttpResponse:
+    """A deployment with its live metrics over 1, 7, 30 or 90 days (HTMX swaps the charts
+    when the range changes; the same URL renders the whole page)."""
     d = _deployment(request, team, pk)
+    days = int(request.GET["days"]) if request.GET.get("days") in map(str, panels.RANGES) else 7
     context = {
         "deployment": d,
+        "days": days,
+        "ranges": panels.RANGES,
+        "charts": panels.deployment_charts(d, days),
+    }
+    template = "lineage/deployment_detail.html"
+    if wants_partial(request):
+        return render(request, template + "#live", context)
+    context |= {
         "replaces": getattr(d, "replaces", None),
         "may_end": d.status == DeploymentStatus.ACTIVE and can(request.user, Action.CONTRIBUTE, d),
         "ended_choices": [(s, DeploymentStatus(s).label) for s in deployments.ENDED],
     }
-    return render(request, "lineage/deployment_detail.html", context)
+    return render(request, template, context)
 
 
 @require_POST

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import sys
 from collections.abc import Callable
@@ -181,6 +182,69 @@ def bar_chart(bars: list[Bar], *, title: str, width: int = 340, height: int = 20
             f'<rect x="{cx - bar_w / 2:.1f}" y="{top_y:.1f}" width="{bar_w:.1f}" '
             f'height="{max(bottom_y - top_y, 1):.1f}" fill="{colour}">'
             f"<title>{escape(bar.label)}: {bar.value:g}{suffix}</title></rect>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 -- every interpolated text is escaped
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    at: dt.datetime
+    mean: float
+    low: float
+    high: float
+
+
+def time_chart(
+    points: list[TimePoint],
+    *,
+    title: str,
+    since: dt.datetime,
+    until: dt.datetime,
+    reference: float | None = None,
+    reference_label: str = "",
+    width: int = 720,
+    height: int = 220,
+) -> SafeString:
+    """A metric over time: the mean as a line, the low-high range of each bucket as a band,
+    and an optional reference value (the version's offline metric) as a dashed line."""
+    left, right, top, bottom = 56, 16, 16, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [p.low for p in points] + [p.high for p in points]
+    if reference is not None:
+        values.append(reference)
+    ticks = nice_ticks(min(values), max(values))
+    span = (until - since).total_seconds() or 1.0
+
+    def x(at: dt.datetime) -> float:
+        return left + plot_w * min(1.0, max(0.0, (at - since).total_seconds() / span))
+
+    y = _y_scale(ticks, top, plot_h)
+    parts = _frame(title, width, height, left, right, ticks, y)
+    for i in range(6):  # dates along the bottom
+        at = since + (until - since) * i / 5
+        fmt = "%H:%M" if span <= 2 * 86400 else "%d %b"
+        parts.append(
+            f'<text x="{x(at):.1f}" y="{height - bottom + 18}" text-anchor="middle" '
+            f'class="tick">{at:{fmt}}</text>'
+        )
+    if any(p.low != p.high for p in points):
+        upper = [f"{x(p.at):.1f},{y(p.high):.1f}" for p in points]
+        lower = [f"{x(p.at):.1f},{y(p.low):.1f}" for p in reversed(points)]
+        parts.append(f'<polygon points="{" ".join(upper + lower)}" class="band"/>')
+    path = " ".join(
+        f"{'M' if i == 0 else 'L'}{x(p.at):.1f},{y(p.mean):.1f}" for i, p in enumerate(points)
+    )
+    parts.append(f'<path d="{path}" class="line"/>')
+    if len(points) == 1:
+        parts.append(f'<circle cx="{x(points[0].at):.1f}" cy="{y(points[0].mean):.1f}" r="3"/>')
+    if reference is not None:
+        ry = y(reference)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{ry:.1f}" y2="{ry:.1f}" class="reference">'
+            f"<title>{escape(reference_label)}: {reference:g}</title></line>"
+            f'<text x="{width - right - 4}" y="{ry - 4:.1f}" text-anchor="end" class="tick">'
+            f"{escape(reference_label)} {reference:g}</text>"
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 -- every interpolated text is escaped

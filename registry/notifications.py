@@ -1,4 +1,5 @@
-"""Telling people about promotion requests: an in-app notification and an email each.
+"""Telling people about promotion requests (and, through notify(), anything else): an
+in-app notification and an email each.
 
 Called inside the transaction that changes the request; emails go out after it commits
 (console backend by default), and a mail server that fails never fails the request.
@@ -96,8 +97,14 @@ def _name(user: Any) -> str:
 
 
 def _send(users: Iterable[User], request: PromotionRequest, message: str) -> None:
+    notify(users, message, request.get_absolute_url(), request=request)
+
+
+def notify(
+    users: Iterable[User], message: str, url: str, request: PromotionRequest | None = None
+) -> None:
+    """An in-app notification and (after commit) an email to each of `users`."""
     people = {u.pk: u for u in users if u is not None}.values()
-    url = request.get_absolute_url()
     Notification.objects.bulk_create(
         Notification(user=u, request=request, message=message[:300], url=url) for u in people
     )
@@ -118,5 +125,5 @@ def _send(users: Iterable[User], request: PromotionRequest, message: str) -> Non
 def _mail(mails: list[tuple[str, str, None, list[str]]]) -> None:
     try:
         send_mass_mail(mails, fail_silently=False)
-    except Exception:  # a mail server problem must never fail the review
-        log.exception("could not send %d promotion emails", len(mails))
+    except Exception:  # a mail server problem must never fail the change it reports
+        log.exception("could not send %d notification emails", len(mails))

@@ -17,7 +17,16 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
-from registry import artifacts, compare, policies, promotions, uploads, versioning, webhooks
+from registry import (
+    artifacts,
+    compare,
+    policies,
+    promotions,
+    signals,
+    uploads,
+    versioning,
+    webhooks,
+)
 from registry.errors import Conflict
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
@@ -741,6 +750,8 @@ def _move(
     version.stage = to_stage
     version.stage_changed_at = now
     version.save(update_fields=["stage", "stage_changed_at"])
+    signals.stage_changed.send(ModelVersion, version=version, from_stage=transition.from_stage,
+                               to_stage=to_stage, actor=actor)  # fmt: skip
     webhooks.emit(
         version.model.team,
         webhooks.Event.STAGE_CHANGED,

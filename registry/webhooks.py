@@ -76,6 +76,7 @@ class Event(StrEnum):
     STAGE_CHANGED = "stage.changed"
     ALIAS_MOVED = "alias.moved"
     VERSION_DEPRECATED = "version.deprecated"
+    MONITOR_BREACHED = "monitor.breached"
     PING = "ping"  # sent on request to one webhook; not subscribable
 
 
@@ -88,6 +89,7 @@ EVENT_HELP = {
     Event.STAGE_CHANGED: "a version moved to another stage",
     Event.ALIAS_MOVED: "an alias was set, moved or deleted",
     Event.VERSION_DEPRECATED: "a version was deprecated",
+    Event.MONITOR_BREACHED: "a monitor's rule held for a deployment (with its retrain request)",
 }
 
 MAX_ATTEMPTS = 6

@@ -27,6 +27,7 @@ from lineage.models import (
     FeatureSetVersion,
     TrainingRun,
 )
+from monitoring.models import Monitor, RetrainRequest
 from registry import promotions, webhooks
 from registry.models import (
     ModelVersion,
@@ -135,6 +136,12 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "deployment": (("fraud", "deployment"), TEAM_READ),
     "deployment-end": (("fraud", "deployment"), POST_ONLY),
     "model-deployments": (M, TEAM_READ),
+    "model-monitors": (M, TEAM_READ),
+    "monitor-create": (M, POST_ONLY),
+    "monitor-toggle": ((*M, "monitor"), POST_ONLY),
+    "monitor-delete": ((*M, "monitor"), POST_ONLY),
+    "retrain-request": (("fraud", "retrain"), TEAM_READ),
+    "retrain-dismiss": (("fraud", "retrain"), POST_ONLY),
     # The REST API answers 401 (not a redirect) to anonymous callers.
     "api:api-teams": ((), API_SIGNED_IN),
     "api:api-models": ((), API_SIGNED_IN),
@@ -170,6 +177,13 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-deployments": ((), API_SIGNED_IN),
     "api:api-deployment": (("deployment",), API_TEAM_READ),
     "api:api-deployment-end": (("deployment",), (405,) * 7),
+    "api:api-deployment-metrics": (("deployment",), (422, 422, 422, 422, 422, 422, 401)),
+    "api:api-deployment-series": (("deployment",), (422, 422, 422, 422, 422, 422, 401)),
+    "api:api-monitors": (M, API_TEAM_READ),
+    "api:api-monitor": ((*M, "monitor"), (405,) * 7),  # DELETE removes it
+    "api:api-retrain-requests": ((), API_SIGNED_IN),
+    "api:api-retrain-request": (("retrain",), API_TEAM_READ),
+    "api:api-retrain-dismiss": (("retrain",), (405,) * 7),
     "api:openapi-json": ((), (200,) * 7),
     "api:openapi-view": ((), (200,) * 7),
     "api:api-root": ((), (404,) * 7),
@@ -228,6 +242,12 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
     "version-deploy": (V, {"environment": "prod-us"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "deployment-end": (("fraud", "deployment"), {"status": "retired"},
                        (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "monitor-create": (M, {"name": "new", "rule": "live.auc < 0.5 over 1h"},
+                       (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "monitor-toggle": ((*M, "monitor"), {}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "monitor-delete": ((*M, "monitor"), {}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "retrain-dismiss": (("fraud", "retrain"), {"reason": "a known outage"},
+                        (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
 }  # fmt: skip
 
 
@@ -240,6 +260,8 @@ def stored() -> tuple[Any, ...]:
         WebhookDelivery.objects.count(),
         list(Deployment.objects.values_list("status", "ended_at")),
         Edge.objects.count(),
+        list(Monitor.objects.values_list("name", "enabled")),
+        list(RetrainRequest.objects.values_list("state", flat=True)),
     )
 
 
@@ -297,6 +319,12 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
         ).pk,
         "training_run": TrainingRun.objects.create(team=model.team, external_id="run-1").pk,
         "deployment": deployments.record_deployment(contributor, first, "prod-eu").pk,
+        "monitor": Monitor.objects.create(
+            model=model, name="auc", rule="live.auc < 0.5 over 1h"
+        ).pk,
+        "retrain": RetrainRequest.objects.create(
+            model=model, version=first, metric="auc", reason="drop", since=first.created_at
+        ).pk,
     }
 
 

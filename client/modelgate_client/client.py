@@ -339,6 +339,48 @@ class Client:
             "POST", f"/deployments/{int(deployment_id)}/end", json={"status": status}
         )
 
+    # --- live metrics and retraining ---------------------------------------------------
+
+    def report_metrics(
+        self,
+        deployment_id: int,
+        metrics: Mapping[str, float] | None = None,
+        at: str | None = None,
+        points: Iterable[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Report live metrics of a deployment: one report, e.g.
+        `report_metrics(7, {"auc": 0.91, "p95_latency_ms": 40})` (at `at`, ISO 8601,
+        default now), or a batch `points=[{"name", "value", "at"}, …]` (sent in requests
+        of at most 10,000). Returns how many points were stored."""
+        path = f"/deployments/{int(deployment_id)}/metrics"
+        if points is None:
+            body = {"metrics": dict(metrics or {}), "at": at}
+            return int(self.request("POST", path, json=body)["stored"])
+        stored, batch = 0, []
+        for point in points:
+            batch.append(dict(point))
+            if len(batch) == 10_000:
+                stored += int(self.request("POST", path, json={"points": batch})["stored"])
+                batch = []
+        if batch:
+            stored += int(self.request("POST", path, json={"points": batch})["stored"])
+        return stored
+
+    def retrain_requests(
+        self, state: str | None = "open", model: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Retrain requests a monitor opened (newest first): what a training pipeline
+        picks up; `model` is "team/name"."""
+        params = {k: v for k, v in (("state", state), ("model", model)) if v}
+        return self._pages("/retrain-requests", params)
+
+    def add_monitor(
+        self, team: str, model: str, name: str, rule: str, open_retrain: bool = True
+    ) -> dict[str, Any]:
+        """Add a monitor, e.g. rule="live.auc < metrics.test.auc - 0.05 over 1h"."""
+        body = {"name": name, "rule": rule, "open_retrain": open_retrain}
+        return self.request("POST", self._model_path(team, model) + "/monitors", json=body)
+
     # --- uploading ----------------------------------------------------------------------
 
     def known_blobs(self, hashes: Iterable[str]) -> set[str]:
@@ -413,6 +455,7 @@ class Client:
         parents: Iterable[str | Mapping[str, Any]] | None = None,
         features: Iterable[str | Mapping[str, Any]] | None = None,
         run: str | Mapping[str, Any] | None = None,
+        retrain_request: int | None = None,
         capture: bool = True,
         progress: bool | None = None,
         **extra: Any,
@@ -427,7 +470,9 @@ class Client:
         {"version": ..., "kind": "fine_tuned_from" | "distilled_from" | "derived_from"};
         `features` are feature set versions ("[team/]name[@version]" or objects with name,
         version, features, digest); `run` is the training run's id in your orchestrator,
-        or an object (external_id, url, started_at, ended_at, hardware, params, metrics).
+        or an object (external_id, url, started_at, ended_at, hardware, params, metrics);
+        `retrain_request` is the id of the retrain request this version answers (its
+        version becomes the parent).
         Other server fields (framework, task_type, training_started_at, ...) go in
         `extra`. Returns the created version, as GET would answer it.
         """
@@ -461,6 +506,8 @@ class Client:
                 body[key] = [ref if isinstance(ref, Mapping) else str(ref) for ref in refs]
         if run is not None:
             body["run"] = dict(run) if isinstance(run, Mapping) else str(run)
+        if retrain_request is not None:
+            body["retrain_request"] = int(retrain_request)
         if capture:
             body.setdefault("environment", self._safe(capture_environment))
             where = pairs[0][1].parent if pairs else None

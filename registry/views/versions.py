@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.policy import Action, can
 from lineage import graph
+from monitoring import panels
 from registry import aliases, compare, deprecation, promotions, services, versioning
 from registry.access import model_for_user, version_for_user
 from registry.errors import Conflict
@@ -56,6 +57,7 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         "open_requests": mv.promotion_requests.open().select_related("requested_by"),
         "lineage": graph.version_lineage(request.user, mv),
     }
+    context["live_charts"] = panels.version_charts(mv, context["lineage"].deployments)
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
     context |= _compare_links(mv)
     return render(request, "registry/version_detail.html", context)

@@ -686,6 +686,12 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
         "/api/v1/deployments",
         "/api/v1/deployments/{deployment_id}",
         "/api/v1/deployments/{deployment_id}/end",
+        "/api/v1/deployments/{deployment_id}/metrics",
+        "/api/v1/models/{team}/{name}/monitors",
+        "/api/v1/models/{team}/{name}/monitors/{monitor_id}",
+        "/api/v1/retrain-requests",
+        "/api/v1/retrain-requests/{request_id}",
+        "/api/v1/retrain-requests/{request_id}/dismiss",
     }
     schemes = schema["components"]["securitySchemes"]
     assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}

@@ -233,8 +233,8 @@ def test_a_version_page_with_every_kind_of_lineage_costs_the_same_queries(
     client.force_login(viewer)
     # The page's 14 (tests/registry/test_version_views.py) with the walks, plus one query
     # per kind of node found: datasets, feature sets, runs, model versions, deployments,
-    # and where the descendants are live.
-    with django_assert_max_num_queries(20):
+    # where the descendants are live, and the live metrics its deployments reported.
+    with django_assert_max_num_queries(21):
         body = client.get(version.get_absolute_url()).content.decode()
     assert body.count("bi-database") >= n and "Deployed in" in body
     with django_assert_max_num_queries(20):
