@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Team, User
 from lineage import demo as demo_lineage
+from monitoring import demo as demo_monitoring
 from registry import demo, policies, promotions, services
 from registry.metadata import clean_version_metadata
 from registry.models import (
@@ -66,6 +67,7 @@ class Command(BaseCommand):
                 self._seed_reviews(teams, users)
             with transaction.atomic():
                 self._seed_pipelines(teams, users, now)
+            demo_monitoring.judge()  # the monitors' first round: one breach to look at
         self._summary(teams, created, time.perf_counter() - started)
 
     # -- set-up ---------------------------------------------------------------------------
@@ -169,6 +171,7 @@ class Command(BaseCommand):
             created_at=planned[0].created_at - dt.timedelta(days=3), updated_at=last_event
         )
         demo_lineage.seed_deployments(spec, versions, users["maintainer"])
+        demo_monitoring.seed_monitoring(spec, model, users["contributor"])
 
     def _seed_pipelines(
         self, teams: dict[str, Team], users: dict[str, User], now: dt.datetime
