@@ -20,7 +20,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Schema, Status
 
 from accounts.policy import Action, memberships, teams_for
-from api import deployments, errors, lineage, monitoring, promotions, search, uploads
+from api import cards, deployments, errors, lineage, monitoring, promotions, search, uploads
 from api.auth import AUTH
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_, Version_
@@ -442,6 +442,7 @@ api.add_router("", promotions.router)  # promotion requests, reviews, timeline, 
 api.add_router("", lineage.router)  # version lineage, parent links, impact analysis
 api.add_router("", deployments.router)  # deployments and their history
 api.add_router("", monitoring.router)  # live metrics, monitors, retrain requests
+api.add_router("", cards.router)  # model cards
 api.add_router(
     "/search", search.register(ERRORS, Limit, _model_out, _version_summary)
 )  # the search language

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "registry",
     "lineage",
     "monitoring",
+    "cards",
     "ninja",  # serves the API docs' Swagger UI from its package, not a CDN
     "api",
 ]

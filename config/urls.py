@@ -14,5 +14,6 @@ urlpatterns = [
     path("audit/", include("accounts.audit_urls")),
     path("lineage/", include("lineage.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("", include("cards.urls")),
     path("", include("registry.urls")),
 ]

@@ -20,6 +20,8 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Membership
 from accounts.policy import Action, memberships, require
+from cards.cards import TITLES, missing_sections
+from lineage.models import Edge, NodeType
 from registry.models import (
     GatedStage,
     GateKind,
@@ -53,6 +55,12 @@ METADATA_FIELDS: dict[str, str] = {
     "environment": "the environment",
     "metrics": "metrics",
     "artifacts": "artifacts",
+    # The model card's written sections (cards.models.SECTIONS).
+    "card.intended_use": "the model card's intended use",
+    "card.out_of_scope": "the model card's out-of-scope uses",
+    "card.limitations": "the model card's limitations",
+    "card.ethical_considerations": "the model card's ethical considerations",
+    "card.caveats": "the model card's caveats",
 }
 
 
@@ -297,12 +305,19 @@ def _required_metadata(fields: list[str], version: ModelVersion) -> tuple[bool, 
         "environment": bool(version.environment),
     }
     lazy = {
-        "datasets": lambda: version.tags.filter(key__startswith="dataset").exists(),
+        "datasets": lambda: Edge.objects.filter(
+            dst_type=NodeType.VERSION, dst_id=version.pk, src_type=NodeType.DATASET
+        ).exists(),
         "metrics": lambda: version.metrics.exists(),
         "artifacts": lambda: version.artifacts.exists(),
     }
+    sections = [f.removeprefix("card.") for f in fields if f.startswith("card.")]
+    empty = set(missing_sections(version, sections)) if sections else set()
     missing = [
-        METADATA_FIELDS[f] for f in fields if not (present[f] if f in present else lazy[f]())
+        METADATA_FIELDS[f]
+        for f in fields
+        if (f.startswith("card.") and TITLES[f.removeprefix("card.")] in empty)
+        or (not f.startswith("card.") and not (present[f] if f in present else lazy[f]()))
     ]
     if missing:
         return False, "missing " + ", ".join(missing)

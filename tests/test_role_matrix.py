@@ -16,6 +16,7 @@ from django.urls import get_resolver, reverse
 
 from accounts import tokens
 from accounts.models import Membership
+from cards.models import ModelCard
 from lineage import deployments
 from lineage.models import (
     CodeVersion,
@@ -142,6 +143,9 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "monitor-delete": ((*M, "monitor"), POST_ONLY),
     "retrain-request": (("fraud", "retrain"), TEAM_READ),
     "retrain-dismiss": (("fraud", "retrain"), POST_ONLY),
+    "model-card": (V, TEAM_READ),
+    "model-card-edit": (V, TEAM_CONTRIBUTE),
+    "model-card-markdown": (V, TEAM_READ),
     # The REST API answers 401 (not a redirect) to anonymous callers.
     "api:api-teams": ((), API_SIGNED_IN),
     "api:api-models": ((), API_SIGNED_IN),
@@ -184,6 +188,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-retrain-requests": ((), API_SIGNED_IN),
     "api:api-retrain-request": (("retrain",), API_TEAM_READ),
     "api:api-retrain-dismiss": (("retrain",), (405,) * 7),
+    "api:api-model-card": (V, API_TEAM_READ),
     "api:openapi-json": ((), (200,) * 7),
     "api:openapi-view": ((), (200,) * 7),
     "api:api-root": ((), (404,) * 7),
@@ -246,6 +251,8 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
                        (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "monitor-toggle": ((*M, "monitor"), {}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "monitor-delete": ((*M, "monitor"), {}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "model-card-edit": (V, {"intended_use": "Fraud triage."},
+                        (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "retrain-dismiss": (("fraud", "retrain"), {"reason": "a known outage"},
                         (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
 }  # fmt: skip
@@ -262,6 +269,7 @@ def stored() -> tuple[Any, ...]:
         Edge.objects.count(),
         list(Monitor.objects.values_list("name", "enabled")),
         list(RetrainRequest.objects.values_list("state", flat=True)),
+        list(ModelCard.objects.values_list("intended_use", flat=True)),
     )
 
 

@@ -339,6 +339,16 @@ class Client:
             "POST", f"/deployments/{int(deployment_id)}/end", json={"status": status}
         )
 
+    # --- model cards --------------------------------------------------------------------
+
+    def set_model_card(
+        self, team: str, model: str, version: str, **sections: str
+    ) -> dict[str, Any]:
+        """Write model card sections (Markdown): intended_use, out_of_scope, limitations,
+        ethical_considerations, caveats. Returns the card, with its Markdown export."""
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}/card"
+        return self.request("PUT", path, json=sections)
+
     # --- live metrics and retraining ---------------------------------------------------
 
     def report_metrics(

@@ -692,6 +692,7 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
         "/api/v1/retrain-requests",
         "/api/v1/retrain-requests/{request_id}",
         "/api/v1/retrain-requests/{request_id}/dismiss",
+        "/api/v1/models/{team}/{name}/versions/{version}/card",
     }
     schemes = schema["components"]["securitySchemes"]
     assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}
