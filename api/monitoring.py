@@ -16,12 +16,12 @@ from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from accounts.policy import readable_models_q
+from accounts.policy import Action, readable_models_q
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_
 from api.schemas import Body
 from lineage import deployments
-from monitoring import ingest, monitors, retrain, series
+from monitoring import evaluate, ingest, monitors, retrain, series
 from monitoring.models import Monitor, RetrainRequest
 from monitoring.rules import NAME_RE
 from registry.access import model_for_user
@@ -157,7 +157,7 @@ def create_monitor(
     return Status(201, _monitor_out(monitor))
 
 
-@router.delete("/models/{team}/{name}/monitors/{monitor_id}", response={204: None, **ERRORS},
+@router.delete("/models/{team}/{name}/monitors/{int:monitor_id}", response={204: None, **ERRORS},
                url_name="api-monitor")  # fmt: skip
 def delete_monitor(
     request: HttpRequest, monitor_id: int, team: str = Team_, name: str = Name_
@@ -165,6 +165,26 @@ def delete_monitor(
     model = model_for_user(request.user, team, name, with_latest=False)
     monitors.delete_monitor(request.user, get_object_or_404(model.monitors, pk=monitor_id))
     return Status(204, None)
+
+
+class EvaluationOut(Schema):
+    judged: int
+    breached: int
+    cleared: int
+    retrain_requests: list[int]
+
+
+@router.post("/models/{team}/{name}/monitors/evaluate", response={200: EvaluationOut, **ERRORS},
+             url_name="api-monitors-evaluate")  # fmt: skip
+def evaluate_monitors(request: HttpRequest, team: str = Team_, name: str = Name_) -> Any:
+    """Judge the model's monitors now (contributors), as the minutely beat task would."""
+    model = model_for_user(request.user, team, name, Action.CONTRIBUTE, with_latest=False)
+    outcome = evaluate.evaluate_all(monitors=list(model.monitors.filter(enabled=True)))
+    requests = RetrainRequest.objects.filter(breach__in=outcome.breached).values_list(
+        "pk", flat=True
+    )
+    return {"judged": outcome.judged, "breached": len(outcome.breached),
+            "cleared": outcome.cleared, "retrain_requests": list(requests)}  # fmt: skip
 
 
 def _retrain_out(request: HttpRequest, r: RetrainRequest) -> dict[str, Any]:

@@ -234,7 +234,9 @@ CELERY_TASK_ROUTES = {
     "*.archive_*": {"queue": "archive"},
     "*.restore_*": {"queue": "archive"},
 }
-# Periodic work, run by one `celery -A config beat` next to the workers.
+# Periodic work, run by one `celery -A config beat` next to the workers (without a broker,
+# `runserver` runs it in a thread: config/inprocess_beat.py; MODELGATE_INPROCESS_BEAT=0 stops it).
+INPROCESS_BEAT = envbool("MODELGATE_INPROCESS_BEAT", True)
 CELERY_BEAT_SCHEDULE = {
     # Webhook deliveries whose message was lost (broker down, worker killed): re-enqueue.
     "sweep-webhooks": {"task": "registry.tasks.sweep_webhooks", "schedule": 60.0},

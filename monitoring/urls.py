@@ -10,6 +10,7 @@ MODEL = "models/<slug:team>/<model_name:name>/monitors/"
 urlpatterns = [
     path(MODEL, views.model_monitors, name="model-monitors"),
     path(MODEL + "add/", views.monitor_create, name="monitor-create"),
+    path(MODEL + "evaluate/", views.monitors_evaluate, name="monitors-evaluate"),
     path(MODEL + "<int:pk>/toggle/", views.monitor_toggle, name="monitor-toggle"),
     path(MODEL + "<int:pk>/delete/", views.monitor_delete, name="monitor-delete"),
     path(

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.policy import Action, can, readable_models_q
-from monitoring import monitors, retrain
+from monitoring import evaluate, monitors, retrain
 from monitoring.models import Breach, Monitor, RetrainRequest
 from registry.access import model_for_user
 from registry.errors import Conflict
@@ -69,6 +69,17 @@ def _monitor(request: HtmxHttpRequest, team: str, name: str, pk: int) -> Monitor
     monitor = get_object_or_404(Monitor.objects.filter(model=model), pk=pk)
     monitor.model = model
     return monitor
+
+
+@require_POST
+def monitors_evaluate(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
+    """Judge the model's monitors now, as the minutely beat task would."""
+    model = model_for_user(request.user, team, name, Action.CONTRIBUTE, with_latest=False)
+    outcome = evaluate.evaluate_all(monitors=list(model.monitors.filter(enabled=True)))
+    messages.info(request, f"Judged {outcome.judged} deployment rule{'s' * (outcome.judged != 1)}: "
+                  f"{len(outcome.breached)} new breach{'es' * (len(outcome.breached) != 1)}, "
+                  f"{outcome.cleared} cleared.")  # fmt: skip
+    return redirect(_monitors_url(model))
 
 
 @require_POST

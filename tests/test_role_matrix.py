@@ -139,6 +139,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "model-deployments": (M, TEAM_READ),
     "model-monitors": (M, TEAM_READ),
     "monitor-create": (M, POST_ONLY),
+    "monitors-evaluate": (M, POST_ONLY),
     "monitor-toggle": ((*M, "monitor"), POST_ONLY),
     "monitor-delete": ((*M, "monitor"), POST_ONLY),
     "retrain-request": (("fraud", "retrain"), TEAM_READ),
@@ -184,6 +185,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-deployment-metrics": (("deployment",), (422, 422, 422, 422, 422, 422, 401)),
     "api:api-deployment-series": (("deployment",), (422, 422, 422, 422, 422, 422, 401)),
     "api:api-monitors": (M, API_TEAM_READ),
+    "api:api-monitors-evaluate": (M, (405,) * 7),
     "api:api-monitor": ((*M, "monitor"), (405,) * 7),  # DELETE removes it
     "api:api-retrain-requests": ((), API_SIGNED_IN),
     "api:api-retrain-request": (("retrain",), API_TEAM_READ),
@@ -250,6 +252,7 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
     "monitor-create": (M, {"name": "new", "rule": "live.auc < 0.5 over 1h"},
                        (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "monitor-toggle": ((*M, "monitor"), {}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    "monitors-evaluate": (M, {}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "monitor-delete": ((*M, "monitor"), {}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "model-card-edit": (V, {"intended_use": "Fraud triage."},
                         (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),

@@ -689,6 +689,7 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
         "/api/v1/deployments/{deployment_id}/metrics",
         "/api/v1/models/{team}/{name}/monitors",
         "/api/v1/models/{team}/{name}/monitors/{monitor_id}",
+        "/api/v1/models/{team}/{name}/monitors/evaluate",
         "/api/v1/retrain-requests",
         "/api/v1/retrain-requests/{request_id}",
         "/api/v1/retrain-requests/{request_id}/dismiss",
