@@ -97,11 +97,24 @@ class HolderOut(Schema):
     request: int | None
 
 
+class EventOut(Schema):
+    kind: str  # "stage" or "alias"
+    at: dt.datetime
+    version: str | None
+    actor: str | None
+    from_stage: str
+    to_stage: str
+    alias: str
+    comment: str
+    request: int | None
+
+
 class TimelineOut(Schema):
     model: str
     at: dt.datetime
     stages: dict[str, list[HolderOut]]
     aliases: list[HolderOut]
+    history: list[EventOut]  # the 50 latest stage and alias changes up to `at`, newest first
 
 
 class DeprecationOut(Schema):
@@ -265,7 +278,14 @@ def model_timeline(
         "at": moment,
         "stages": {stage.value: [holder(h) for h in held] for stage, held in state["stages"]},
         "aliases": [holder(h) for h in state["aliases"]],
-    }
+        "history": [
+            {"kind": e.kind, "at": e.at, "version": e.version.version if e.version else None,
+             "actor": e.actor.get_username() if e.actor else None, "from_stage": e.from_stage,
+             "to_stage": e.to_stage, "alias": e.alias, "comment": e.comment,
+             "request": e.request_id}
+            for e in timeline.history(model, before=moment + dt.timedelta(microseconds=1))
+        ],
+    }  # fmt: skip
 
 
 def _deprecation_out(mv: Any) -> dict[str, Any]:

@@ -233,6 +233,42 @@ class Client:
         """The model's versions, highest first (summaries)."""
         return self._pages(self._model_path(team, model) + "/versions", {"stage": stage})
 
+    def create_model(self, team: str, name: str, **fields: Any) -> dict[str, Any]:
+        """Register a model (description, task_type, framework, versioning_scheme,
+        visibility, tags)."""
+        return self.request("POST", "/models", json={"team": team, "name": name, **fields})
+
+    def update_version(
+        self,
+        team: str,
+        model: str,
+        version: str,
+        description: str | None = None,
+        tags: Mapping[str, str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Change a version's description or tags (a None value removes a tag)."""
+        body: dict[str, Any] = {}
+        if description is not None:
+            body["description"] = description
+        if tags is not None:
+            body["tags"] = dict(tags)
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}"
+        return self.request("PATCH", path, json=body)
+
+    def set_alias(
+        self, team: str, model: str, alias: str, version: str, protected: bool | None = None
+    ) -> dict[str, Any]:
+        """Point an alias (e.g. "champion") at a version, creating or moving it."""
+        body: dict[str, Any] = {"version": version}
+        if protected is not None:
+            body["protected"] = protected
+        path = f"{self._model_path(team, model)}/aliases/{quote(alias, safe='')}"
+        return self.request("PUT", path, json=body)
+
+    def timeline(self, team: str, model: str) -> dict[str, Any]:
+        """Who moved which version to which stage, and aliases, when: the model's history."""
+        return self.request("GET", self._model_path(team, model) + "/timeline")
+
     def get_version(self, team: str, model: str, version: str) -> dict[str, Any]:
         path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}"
         return self.request("GET", path)

@@ -104,8 +104,12 @@ def test_the_timeline_answers_what_was_in_production_when(staged, as_user, contr
     now = as_user(viewer).get(M + "/timeline").json()
     assert [h["version"] for h in now["stages"]["production"]] == ["1.0.0"]
     assert now["stages"]["production"][0]["request"] is not None
+    assert [(e["version"], e["to_stage"]) for e in now["history"][:2]] == [
+        ("1.0.0", "production"), ("1.0.0", "staging")
+    ]  # fmt: skip
     past = as_user(viewer).get(M + "/timeline", data={"at": before["at"]}).json()
     assert past["stages"]["production"] == []
+    assert all(e["to_stage"] != "production" for e in past["history"])
     assert_error(as_user(viewer).get(M + "/timeline?at=yesterday"), 400, "invalid", "at")
 
 
