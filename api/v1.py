@@ -20,7 +20,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Schema, Status
 
 from accounts.policy import Action, memberships, teams_for
-from api import errors, lineage, promotions, search, uploads
+from api import archive, errors, lineage, promotions, search, uploads
 from api.auth import AUTH
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_, Version_
@@ -429,6 +429,7 @@ def resolve(
 api.add_router("", uploads.router)  # resumable uploads, known blobs
 api.add_router("", promotions.router)  # promotion requests, reviews, timeline, deprecation
 api.add_router("", lineage.router)  # version lineage, parent links, impact analysis
+api.add_router("", archive.router)  # restores of archived versions, their jobs
 api.add_router(
     "/search", search.register(ERRORS, Limit, _model_out, _version_summary)
 )  # the search language

@@ -17,7 +17,16 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
-from registry import artifacts, compare, policies, promotions, uploads, versioning, webhooks
+from registry import (
+    archiving,
+    artifacts,
+    compare,
+    policies,
+    promotions,
+    uploads,
+    versioning,
+    webhooks,
+)
 from registry.errors import Conflict
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
@@ -738,9 +747,12 @@ def _move(
             "request": [None, request.pk if request else None],
         },
     )
+    from_stage = version.stage
     version.stage = to_stage
     version.stage_changed_at = now
     version.save(update_fields=["stage", "stage_changed_at"])
+    # Entering Archived: an archive job after commit; leaving it: a restore if needed.
+    archiving.on_stage_change(version, from_stage, to_stage, actor)
     webhooks.emit(
         version.model.team,
         webhooks.Event.STAGE_CHANGED,

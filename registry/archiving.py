@@ -1,0 +1,677 @@
+"""Archiving and restoring versions' blobs, retention policies, and the jobs that do it.
+
+    on_stage_change(version, from_stage, to_stage, actor)  the one hook apply_transition calls
+    request_restore(version, actor) -> Job | None           a maintainer (page, API) asks
+    run(job_id)                                             a Celery worker runs a job
+    sweep_stale(now) / retention_sweep(now)                 Celery beat
+    retention_preview(team, max_age_days, keep_last)        what a policy would archive
+
+A version is *live* unless it is cold (`cold_since`): it entered Archived, or a retention
+policy picked it (its stage then stays as it was). A blob moves to the archive storage
+only when no live version references it, so deduplicated content stays hot while anything
+live uses it. Per blob, an archive job:
+
+  1. streams the hot copy into the archive storage under the same content-addressed key
+     (constant memory, fsync for files), hashing the source on the way, then reads the
+     archive copy back and checks its SHA-256 and size; records `archive_verified_at`;
+  2. under the blob's row lock, checks again that no live version uses it and records
+     `location = archive`;
+  3. under the row lock again, deletes the hot copy if the row still says archive.
+
+Every step is idempotent: a job re-run after its worker was killed skips what is done (a
+verified archive copy is never written twice) and nothing is deleted before step 1's
+record. Registration takes the same row locks (registry.artifacts.commit_blobs), so a new
+version uploading an archived blob's bytes brings the blob back hot, never loses it.
+
+Restore streams each archived blob back into a temporary hot object, checks the SHA-256
+on the way (a corrupt archive copy fails the job with the reason; nothing is written in
+place), moves it to its key and records `location = hot`. The archive copy is kept (so
+archiving the version again costs no copy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Sum, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from accounts import audit
+from accounts.models import Team
+from accounts.policy import Action, require
+from registry.errors import Conflict
+from registry.models import (
+    Artifact,
+    Blob,
+    BlobLocation,
+    ColdReason,
+    Job,
+    JobKind,
+    JobState,
+    ModelVersion,
+    RetentionPolicy,
+    Stage,
+    StageTransition,
+    blob_storage_name,
+)
+from registry.models_jobs import ACTIVE_STATES
+from registry.storage import CHUNK_SIZE, archive_storage, artifact_storage, is_local, iter_range
+
+log = logging.getLogger(__name__)
+
+STALE_QUEUED = dt.timedelta(minutes=1)  # enqueued, but no worker took it (broker down)
+HEARTBEAT_EVERY = 1.0  # seconds between progress writes while copying
+
+
+class CorruptCopy(Exception):
+    """A copy's bytes do not hash to the blob's SHA-256: the job fails, nothing moves."""
+
+
+class Interrupted(Exception):
+    """A transient failure (database or storage connection): the job goes back to the
+    queue and the task retries it."""
+
+
+def stale_running() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.MODELGATE_JOB_STALE_SECONDS)
+
+
+# ---------------------------------------------------------------------------------------
+# Which versions are live, which blobs may move
+
+
+def live_q(prefix: str = "") -> Q:
+    return Q(**{f"{prefix}cold_since__isnull": True})
+
+
+def _shared_with_live(sha256: str) -> bool:
+    return Artifact.objects.filter(live_q("version__"), blob_id=sha256).exists()
+
+
+def archived_blobs(version: ModelVersion) -> list[Blob]:
+    return list(
+        Blob.objects.filter(artifacts__version=version, location=BlobLocation.ARCHIVE)
+        .distinct()
+        .order_by("sha256")
+    )
+
+
+def is_archived(version: ModelVersion) -> bool:
+    """True when any of the version's files is in the archive storage (downloads: 409)."""
+    return Artifact.objects.filter(version=version, blob__location=BlobLocation.ARCHIVE).exists()
+
+
+def active_job(version: ModelVersion) -> Job | None:
+    return Job.objects.filter(version=version, state__in=ACTIVE_STATES).first()
+
+
+def latest_job(version: ModelVersion) -> Job | None:
+    return (
+        Job.objects.filter(version=version, kind__in=[JobKind.ARCHIVE, JobKind.RESTORE])
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Triggers
+
+
+def on_stage_change(version: ModelVersion, from_stage: str, to_stage: str, actor: Any) -> None:
+    """Called by services.apply_transition inside its transaction: entering Archived makes
+    the version cold (an archive job after commit); leaving Archived makes it live again
+    (a restore job when some of its blobs were moved)."""
+    if to_stage == Stage.ARCHIVED:
+        _make_cold(version, ColdReason.ARCHIVED)
+        _ensure_job(version, JobKind.ARCHIVE, actor)
+    elif from_stage == Stage.ARCHIVED and version.cold_since is not None:
+        ModelVersion.objects.filter(pk=version.pk).update(cold_since=None)
+        version.cold_since = None
+        if is_archived(version):
+            _ensure_job(version, JobKind.RESTORE, actor)
+
+
+def request_archive(version: ModelVersion, actor: Any, reason: str) -> Job | None:
+    """Make a version cold and have its unshared blobs archived (retention, admin)."""
+    with transaction.atomic():
+        _make_cold(version, reason)
+        return _ensure_job(version, JobKind.ARCHIVE, actor)
+
+
+def request_restore(version: ModelVersion, actor: Any) -> Job | None:
+    """A maintainer asks for a cold version's files back: the version is live again at once
+    (nothing else archives its blobs) and a restore job copies back what was moved.
+    Returns the job (or the one already under way); None when every file is hot already."""
+    require(actor, Action.MAINTAIN, version)
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        current = active_job(locked)
+        if current is not None and current.kind == JobKind.RESTORE:
+            return current
+        if current is not None:
+            raise Conflict(
+                "an archive job for this version is under way; request the restore when it "
+                "has finished",
+                "version",
+            )
+        if locked.cold_since is None and not is_archived(locked):
+            return None
+        ModelVersion.objects.filter(pk=locked.pk).update(cold_since=None)
+        version.cold_since = None
+        audit.record("version.restore", actor=actor, obj=locked, team=_team(locked),
+                     changes={"cold_since": [str(locked.cold_since), None]})  # fmt: skip
+        if not is_archived(locked):
+            return None
+        return _ensure_job(locked, JobKind.RESTORE, actor)
+
+
+def _team(version: ModelVersion) -> Team:
+    return Team.objects.get(models__pk=version.model_id)
+
+
+def _make_cold(version: ModelVersion, reason: str) -> None:
+    if version.cold_since is None:
+        now = timezone.now()
+        ModelVersion.objects.filter(pk=version.pk).update(cold_since=now, cold_reason=reason)
+        version.cold_since, version.cold_reason = now, reason
+
+
+def _ensure_job(version: ModelVersion, kind: str, actor: Any) -> Job | None:
+    """The version's queued/running job, or a new one handed to the workers after commit.
+    A job of the other kind under way is left to finish: it reconciles when it ends."""
+    current = active_job(version)
+    if current is not None:
+        return current if current.kind == kind else None
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(kind=kind, version=version, requested_by=user,
+                                     team_id=_team(version).pk)  # fmt: skip
+    except IntegrityError:  # another request created it first
+        return active_job(version)
+    transaction.on_commit(lambda: dispatch(job.pk))
+    return job
+
+
+def _reconcile(version_id: int) -> None:
+    """After a job ends: a live version with archived files gets a restore, a cold one
+    with hot files only it uses gets an archive."""
+    version = ModelVersion.objects.get(pk=version_id)
+    if version.cold_since is None and is_archived(version):
+        with transaction.atomic():
+            _ensure_job(version, JobKind.RESTORE, None)
+    elif version.cold_since is not None and _movable(version):
+        with transaction.atomic():
+            _ensure_job(version, JobKind.ARCHIVE, None)
+
+
+def _movable(version: ModelVersion) -> bool:
+    shared = Artifact.objects.filter(live_q("version__"), blob_id=OuterRef("blob_id"))
+    return (
+        Artifact.objects.filter(version=version, blob__location=BlobLocation.HOT)
+        .filter(~Exists(shared))
+        .exists()
+    )
+
+
+def dispatch(job_id: int) -> None:
+    from registry import tasks
+
+    tasks.dispatch_job(job_id)
+
+
+# ---------------------------------------------------------------------------------------
+# Running a job
+
+
+def run(job_id: int) -> None:
+    """Claim a queued job and run it; a job another worker holds (or finished) is left.
+
+    Raises Interrupted on a transient failure (the job is queued again for the retry)."""
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, state=JobState.QUEUED).update(
+        state=JobState.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return
+    job = Job.objects.select_related("version__model__team").get(pk=job_id)
+    try:
+        if job.kind == JobKind.ARCHIVE:
+            _archive(job)
+        elif job.kind == JobKind.RESTORE:
+            _restore(job)
+        else:
+            raise ValueError(f"unknown job kind {job.kind!r}")
+    except CorruptCopy as exc:
+        log.error("%s failed: %s", job, exc)
+        _finish(job, JobState.FAILED, str(exc))
+        if job.kind == JobKind.RESTORE:  # it stays archived (cold) until a good restore
+            ModelVersion.objects.filter(pk=job.version_id, cold_since__isnull=True).update(
+                cold_since=timezone.now()
+            )
+        return
+    except Exception as exc:
+        # A dropped database connection, an unreachable storage, …: retried a few times.
+        if job.attempts < settings.MODELGATE_JOB_MAX_ATTEMPTS:
+            _requeue_after_error(job, exc)
+            raise Interrupted(str(exc)) from exc
+        log.exception("%s failed after %s attempts", job, job.attempts)
+        _finish(job, JobState.FAILED, _describe(exc))
+        return
+    _finish(job, JobState.DONE, "")
+    if job.version_id:
+        _reconcile(job.version_id)
+
+
+def _describe(exc: BaseException) -> str:
+    return (f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__)[:2000]
+
+
+def _requeue_after_error(job: Job, exc: BaseException) -> None:
+    """Put the job back in the queue for the retry, on a fresh connection if the old one
+    died (a dropped connection leaves it unusable)."""
+    log.warning("%s interrupted (%s); it will be retried", job, _describe(exc))
+    for _ in range(2):
+        try:
+            if isinstance(exc, DatabaseError):
+                connection.close()
+            Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+                state=JobState.QUEUED, last_error=_describe(exc)
+            )
+            return
+        except DatabaseError:
+            connection.close()
+            time.sleep(1)
+    # The sweep finds it by its old heartbeat.
+
+
+def _finish(job: Job, state: str, error: str) -> None:
+    Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+        state=state, last_error=error, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    job.state = state
+
+
+@dataclass
+class _Progress:
+    job: Job
+    done: int = 0
+    last_write: float = 0.0
+
+    def add(self, n: int, force: bool = False) -> None:
+        self.done += n
+        now = time.monotonic()
+        if force or now - self.last_write >= HEARTBEAT_EVERY:
+            self.last_write = now
+            Job.objects.filter(pk=self.job.pk).update(
+                progress_done=self.done, heartbeat_at=timezone.now()
+            )
+
+
+def _version_blobs(job: Job) -> list[Blob]:
+    return list(Blob.objects.filter(artifacts__version_id=job.version_id).distinct()
+                .order_by("sha256"))  # fmt: skip
+
+
+def _archive(job: Job) -> None:
+    blobs = _version_blobs(job)
+    total = sum(b.size for b in blobs)
+    Job.objects.filter(pk=job.pk).update(progress_total=total, progress_done=0)
+    progress = _Progress(job)
+    for blob in blobs:
+        if not ModelVersion.objects.filter(pk=job.version_id, cold_since__isnull=False).exists():
+            break  # made live again (restore asked, left Archived): stop; _reconcile follows
+        _archive_blob(blob.sha256, progress)
+        progress.add(0, force=True)
+    Job.objects.filter(pk=job.pk).update(progress_done=total)
+
+
+def _archive_blob(sha256: str, progress: _Progress) -> None:
+    blob = Blob.objects.get(pk=sha256)
+    name = blob_storage_name(sha256)
+    if blob.location == BlobLocation.ARCHIVE:
+        _delete_hot_if_archived(sha256)  # a kill between record and delete left it
+        progress.add(blob.size)
+        return
+    if _shared_with_live(sha256):
+        progress.add(blob.size)  # a live version still uses it: it stays hot
+        return
+    if blob.archive_verified_at is None or not archive_storage.exists(name):
+        _copy(artifact_storage, archive_storage, name, blob, progress)
+        _verify(archive_storage, name, blob)
+        Blob.objects.filter(pk=sha256).update(archive_verified_at=timezone.now())
+    else:
+        progress.add(blob.size)  # copied and verified by an earlier attempt
+    with transaction.atomic():
+        locked = Blob.objects.select_for_update().get(pk=sha256)
+        if locked.location != BlobLocation.HOT or locked.archive_verified_at is None:
+            return
+        if _shared_with_live(sha256):
+            return
+        Blob.objects.filter(pk=sha256).update(
+            location=BlobLocation.ARCHIVE, archived_at=timezone.now()
+        )
+    _delete_hot_if_archived(sha256)
+
+
+def _delete_hot_if_archived(sha256: str) -> None:
+    with transaction.atomic():
+        locked = Blob.objects.select_for_update().get(pk=sha256)
+        if locked.location == BlobLocation.ARCHIVE and locked.archive_verified_at is not None:
+            name = blob_storage_name(sha256)
+            if artifact_storage.exists(name):
+                artifact_storage.delete(name)
+
+
+def _restore(job: Job) -> None:
+    blobs = archived_blobs(job.version)
+    total = sum(b.size for b in blobs)
+    Job.objects.filter(pk=job.pk).update(progress_total=total, progress_done=0)
+    progress = _Progress(job)
+    for blob in blobs:
+        _restore_blob(blob, progress)
+        progress.add(0, force=True)
+
+
+def _restore_blob(blob: Blob, progress: _Progress) -> None:
+    name = blob_storage_name(blob.sha256)
+    if not archive_storage.exists(name):
+        raise CorruptCopy(f"the archive copy of blob {blob.sha256} ({name}) is missing")
+    temp = f"uploads/restore-{uuid.uuid4().hex}"
+    try:
+        _copy(archive_storage, artifact_storage, temp, blob, progress, source_name=name)
+        _verify(artifact_storage, temp, blob)
+        with transaction.atomic():
+            locked = Blob.objects.select_for_update().get(pk=blob.sha256)
+            if locked.location == BlobLocation.ARCHIVE:
+                _put_in_place(artifact_storage, temp, name)
+                Blob.objects.filter(pk=blob.sha256).update(
+                    location=BlobLocation.HOT, restored_at=timezone.now()
+                )
+    finally:
+        if artifact_storage.exists(temp):
+            artifact_storage.delete(temp)
+
+
+# ---------------------------------------------------------------------------------------
+# Streamed, verified copies
+
+
+class _Source(IO[bytes]):
+    """A file-like reader over a stored object's chunks that hashes what it yields and
+    sleeps MODELGATE_ARCHIVE_CHUNK_DELAY after each chunk (fault tests slow copies)."""
+
+    def __init__(self, chunks: Iterator[bytes], progress: _Progress) -> None:
+        self._chunks, self._progress = chunks, progress
+        self._buffer = b""
+        self.digest, self.size = hashlib.sha256(), 0
+        self._delay = settings.MODELGATE_ARCHIVE_CHUNK_DELAY
+
+    def _next(self) -> bytes:
+        chunk = next(self._chunks, b"")
+        if chunk:
+            self.digest.update(chunk)
+            self.size += len(chunk)
+            self._progress.add(len(chunk))
+            if self._delay:
+                time.sleep(self._delay)
+        return chunk
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            out = [self._buffer, *iter(self._next, b"")]
+            self._buffer = b""
+            return b"".join(out)
+        while len(self._buffer) < size:
+            chunk = self._next()
+            if not chunk:
+                break
+            self._buffer += chunk
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _copy(
+    src: Storage,
+    dst: Storage,
+    name: str,
+    blob: Blob,
+    progress: _Progress,
+    *,
+    source_name: str | None = None,
+) -> None:
+    """Stream `source_name` (default `name`) of `src` to `name` of `dst`; the source bytes
+    must hash to the blob's SHA-256 (else CorruptCopy, and nothing is left at `name`
+    that was not there). Local targets are written beside and renamed, fsynced."""
+    source = _Source(iter_range(src, source_name or name), progress)
+    if is_local(dst):
+        target = dst.path(name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        partial = f"{target}.partial-{uuid.uuid4().hex}"
+        try:
+            with open(partial, "wb") as fh:
+                for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            _check(source.digest.hexdigest(), source.size, blob, f"the source of {name}")
+            os.replace(partial, target)
+            _fsync_dir(os.path.dirname(target))
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        return
+    # Object storage: boto3's managed (multipart) upload reads the stream once, in order.
+    # `_save` writes under this exact key (content-addressed: the same bytes if it exists).
+    dst._save(name, File(source, name=name))  # type: ignore[attr-defined]
+    try:
+        _check(source.digest.hexdigest(), source.size, blob, f"the source of {name}")
+    except CorruptCopy:
+        dst.delete(name)
+        raise
+
+
+def _verify(storage: Storage, name: str, blob: Blob) -> None:
+    """Read a written copy back and check its SHA-256 and size."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in iter_range(storage, name):
+        digest.update(chunk)
+        size += len(chunk)
+    _check(digest.hexdigest(), size, blob, name)
+
+
+def _check(digest: str, size: int, blob: Blob, what: str) -> None:
+    if digest != blob.sha256 or size != blob.size:
+        raise CorruptCopy(
+            f"{what} is corrupt: SHA-256 {digest} ({size:,} bytes), expected {blob.sha256} "
+            f"({blob.size:,} bytes)"
+        )
+
+
+def _put_in_place(storage: Storage, temp: str, name: str) -> None:
+    if is_local(storage):
+        target = storage.path(name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(storage.path(temp), target)
+        _fsync_dir(os.path.dirname(target))
+    else:
+        storage.copy(temp, name)  # type: ignore[attr-defined]
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------
+# Sweeps (Celery beat)
+
+
+def sweep_stale(now: dt.datetime | None = None) -> int:
+    """Hand again to the workers the jobs whose message was lost (broker down when they
+    were enqueued) or whose worker died (no heartbeat for MODELGATE_JOB_STALE_SECONDS)."""
+    now = now or timezone.now()
+    Job.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=now - stale_running()).update(
+        state=JobState.QUEUED, last_error="the worker stopped responding; requeued"
+    )
+    stale = list(
+        Job.objects.filter(state=JobState.QUEUED, created_at__lt=now - STALE_QUEUED)
+        .exclude(kind=JobKind.RETENTION_SWEEP)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:100]
+    )
+    for pk in stale:
+        dispatch(pk)
+    return len(stale)
+
+
+@dataclass(frozen=True)
+class Preview:
+    versions: list[ModelVersion]
+    count: int
+    bytes: int
+
+
+PREVIEW_LIMIT = 100
+
+
+def retention_candidates(
+    team: Team, max_age_days: int | None, keep_last: int | None, now: dt.datetime | None = None
+) -> Any:
+    """The live Development versions of the team a policy with these rules would archive;
+    never one holding an alias or in Staging/Production (only Development is selected)."""
+    now = now or timezone.now()
+    rules = Q(pk__in=[])
+    if max_age_days:
+        promoted = StageTransition.objects.filter(
+            version=OuterRef("pk"), to_stage__in=[Stage.STAGING, Stage.PRODUCTION]
+        )
+        rules |= Q(created_at__lt=now - dt.timedelta(days=max_age_days)) & ~Exists(promoted)
+    if keep_last:
+        ranked = (
+            ModelVersion.objects.filter(model__team=team)
+            .annotate(
+                rank=Window(
+                    RowNumber(), partition_by=[F("model_id")], order_by=F("sequence").desc()
+                )
+            )  # fmt: skip
+            .filter(rank__gt=keep_last)
+            .values("pk")
+        )
+        rules |= Q(pk__in=ranked)
+    from registry.models import Alias
+
+    return (
+        ModelVersion.objects.filter(model__team=team, stage=Stage.DEVELOPMENT)
+        .filter(live_q())
+        .filter(~Exists(Alias.objects.filter(version=OuterRef("pk"))))
+        .filter(rules)
+    )
+
+
+def retention_preview(team: Team, max_age_days: int | None, keep_last: int | None) -> Preview:
+    """Which versions a policy would archive now and how many bytes would leave hot storage
+    (blobs only they use)."""
+    candidates = retention_candidates(team, max_age_days, keep_last)
+    ids = candidates.values("pk")
+    shared = Artifact.objects.filter(live_q("version__")).exclude(version__in=ids)
+    moved = (
+        Blob.objects.filter(location=BlobLocation.HOT, pk__in=Artifact.objects.filter(
+            version__in=ids).values("blob_id"))
+        .exclude(pk__in=shared.values("blob_id"))
+        .aggregate(total=Sum("size"))["total"]
+    )  # fmt: skip
+    shown = list(
+        candidates.select_related("model__team").order_by("model__name", "-sequence")[
+            :PREVIEW_LIMIT
+        ]
+    )
+    return Preview(shown, candidates.count(), moved or 0)
+
+
+def retention_sweep(now: dt.datetime | None = None) -> int:
+    """Apply every enabled retention policy: each run is a job row; each selected version
+    turns cold and gets an archive job. Returns how many versions were selected."""
+    now = now or timezone.now()
+    selected = 0
+    for policy in RetentionPolicy.objects.filter(enabled=True).select_related("team"):
+        job = Job.objects.create(kind=JobKind.RETENTION_SWEEP, team=policy.team,
+                                 state=JobState.RUNNING, started_at=now, heartbeat_at=now,
+                                 attempts=1)  # fmt: skip
+        try:
+            versions = list(retention_candidates(policy.team, policy.max_age_days,
+                                                 policy.keep_last, now))  # fmt: skip
+            Job.objects.filter(pk=job.pk).update(progress_total=len(versions))
+            for i, version in enumerate(versions, 1):
+                with transaction.atomic():
+                    audit.record("version.cold", obj=version, team=policy.team,
+                                 changes={"cold_reason": [None, ColdReason.RETENTION]})  # fmt: skip
+                    request_archive(version, None, ColdReason.RETENTION)
+                Job.objects.filter(pk=job.pk).update(progress_done=i)
+            selected += len(versions)
+            RetentionPolicy.objects.filter(pk=policy.pk).update(last_swept_at=now)
+        except Exception as exc:
+            log.exception("retention sweep of %s failed", policy.team)
+            _finish(job, JobState.FAILED, _describe(exc))
+        else:
+            _finish(job, JobState.DONE, "")
+    return selected
+
+
+def save_retention_policy(team: Team, actor: Any, **values: Any) -> RetentionPolicy:
+    require(actor, Action.MAINTAIN, team)
+    with transaction.atomic():
+        policy, _created = RetentionPolicy.objects.select_for_update().get_or_create(team=team)
+        before = {k: getattr(policy, k) for k in values}
+        for key, value in values.items():
+            setattr(policy, key, value)
+        policy.updated_by = actor if getattr(actor, "is_authenticated", False) else None
+        policy.full_clean()
+        policy.save()
+        changes = {k: [before[k], values[k]] for k in values if before[k] != values[k]}
+        audit.record("retention_policy.save", actor=actor, obj=policy, team=team,
+                     changes=changes)  # fmt: skip
+    return policy
+
+
+def retry(job: Job, actor: Any) -> bool:
+    """Queue a failed archive or restore job again (the admin's action); False when it is
+    not failed, is a sweep, or another job of its version is under way."""
+    if job.state != JobState.FAILED or job.kind == JobKind.RETENTION_SWEEP:
+        return False
+    try:
+        with transaction.atomic():
+            if job.kind == JobKind.RESTORE:
+                ModelVersion.objects.filter(pk=job.version_id).update(cold_since=None)
+            updated = Job.objects.filter(pk=job.pk, state=JobState.FAILED).update(
+                state=JobState.QUEUED, attempts=0, finished_at=None, started_at=None
+            )
+            audit.record("job.retry", actor=actor, obj=job, team=job.team,
+                         changes={"state": [JobState.FAILED, JobState.QUEUED]})  # fmt: skip
+    except IntegrityError:
+        return False
+    if updated:
+        transaction.on_commit(lambda: dispatch(job.pk))
+    return bool(updated)
