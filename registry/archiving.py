@@ -31,7 +31,9 @@ archiving the version again costs no copy).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import glob
 import hashlib
 import logging
 import os
@@ -130,22 +132,30 @@ def latest_job(version: ModelVersion) -> Job | None:
 # Triggers
 
 
-def on_stage_change(version: ModelVersion, from_stage: str, to_stage: str, actor: Any) -> None:
-    """Called by services.apply_transition inside its transaction: entering Archived makes
-    the version cold (an archive job after commit); leaving Archived makes it live again
-    (a restore job when some of its blobs were moved)."""
-    if to_stage == Stage.ARCHIVED:
-        _make_cold(version, ColdReason.ARCHIVED)
-        _ensure_job(version, JobKind.ARCHIVE, actor)
-    elif from_stage == Stage.ARCHIVED and version.cold_since is not None:
-        ModelVersion.objects.filter(pk=version.pk).update(cold_since=None)
+def on_stage_change(version: ModelVersion, from_stage: str, to_stage: str) -> list[str]:
+    """Called by services.apply_transition before it saves the version's new stage:
+    entering Archived makes the version cold, leaving Archived live again. Returns the
+    fields to save with the stage; `after_stage_saved` then enqueues the job."""
+    if to_stage == Stage.ARCHIVED and version.cold_since is None:
+        version.cold_since, version.cold_reason = timezone.now(), ColdReason.ARCHIVED
+        return ["cold_since", "cold_reason"]
+    if from_stage == Stage.ARCHIVED and version.cold_since is not None:
         version.cold_since = None
-        if is_archived(version):
-            _ensure_job(version, JobKind.RESTORE, actor)
+        return ["cold_since"]
+    return []
+
+
+def after_stage_saved(version: ModelVersion, from_stage: str, to_stage: str, actor: Any) -> None:
+    """An archive job for a version entering Archived (dispatched on commit); a restore
+    job for one leaving it, when some of its files were moved."""
+    if to_stage == Stage.ARCHIVED:
+        _ensure_job(version, JobKind.ARCHIVE, actor)
+    elif from_stage == Stage.ARCHIVED and is_archived(version):
+        _ensure_job(version, JobKind.RESTORE, actor)
 
 
 def request_archive(version: ModelVersion, actor: Any, reason: str) -> Job | None:
-    """Make a version cold and have its unshared blobs archived (retention, admin)."""
+    """Make a version cold and have its unshared blobs archived (retention)."""
     with transaction.atomic():
         _make_cold(version, reason)
         return _ensure_job(version, JobKind.ARCHIVE, actor)
@@ -191,18 +201,23 @@ def _make_cold(version: ModelVersion, reason: str) -> None:
 
 def _ensure_job(version: ModelVersion, kind: str, actor: Any) -> Job | None:
     """The version's queued/running job, or a new one handed to the workers after commit.
-    A job of the other kind under way is left to finish: it reconciles when it ends."""
-    current = active_job(version)
-    if current is not None:
-        return current if current.kind == kind else None
+    A job of the other kind under way is left to finish: it reconciles when it ends.
+
+    Two queries: an insert that the one-active-job-per-version constraint turns into
+    nothing when a job is under way (no savepoint needed), and the read of the job."""
     user = actor if getattr(actor, "is_authenticated", False) else None
-    try:
-        with transaction.atomic():
-            job = Job.objects.create(kind=kind, version=version, requested_by=user,
-                                     team_id=_team(version).pk)  # fmt: skip
-    except IntegrityError:  # another request created it first
-        return active_job(version)
-    transaction.on_commit(lambda: dispatch(job.pk))
+    team_id = version.model.team_id if "model" in version._state.fields_cache else None
+    created_at = timezone.now()
+    Job.objects.bulk_create(
+        [Job(kind=kind, version=version, requested_by=user, created_at=created_at,
+             team_id=team_id or _team(version).pk)],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    job = active_job(version)
+    if job is None or job.kind != kind:
+        return None
+    if job.created_at == created_at:  # this call created it
+        transaction.on_commit(lambda: dispatch(job.pk))
     return job
 
 
@@ -466,6 +481,9 @@ def _copy(
     if is_local(dst):
         target = dst.path(name)
         os.makedirs(os.path.dirname(target), exist_ok=True)
+        for stale in glob.glob(glob.escape(target) + ".partial-*"):  # a killed attempt's
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
         partial = f"{target}.partial-{uuid.uuid4().hex}"
         try:
             with open(partial, "wb") as fh:

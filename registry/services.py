@@ -748,11 +748,13 @@ def _move(
         },
     )
     from_stage = version.stage
+    # Entering Archived makes the version cold (its files move to the archive storage),
+    # leaving it makes it live again: saved with the stage, the job enqueued on commit.
+    cold_fields = archiving.on_stage_change(version, from_stage, to_stage)
     version.stage = to_stage
     version.stage_changed_at = now
-    version.save(update_fields=["stage", "stage_changed_at"])
-    # Entering Archived: an archive job after commit; leaving it: a restore if needed.
-    archiving.on_stage_change(version, from_stage, to_stage, actor)
+    version.save(update_fields=["stage", "stage_changed_at", *cold_fields])
+    archiving.after_stage_saved(version, from_stage, to_stage, actor)
     webhooks.emit(
         version.model.team,
         webhooks.Event.STAGE_CHANGED,
