@@ -12,8 +12,8 @@ only when no live version references it, so deduplicated content stays hot while
 live uses it. Per blob, an archive job:
 
   1. streams the hot copy into the archive storage under the same content-addressed key
-     (constant memory, fsync for files), hashing the source on the way, then reads the
-     archive copy back and checks its SHA-256 and size; records `archive_verified_at`;
+     (constant memory, fsync for files), then reads the archive copy back and checks its
+     SHA-256 and size; records `archive_verified_at`;
   2. under the blob's row lock, checks again that no live version uses it and records
      `location = archive`;
   3. under the row lock again, deletes the hot copy if the row still says archive.
@@ -23,9 +23,9 @@ verified archive copy is never written twice) and nothing is deleted before step
 record. Registration takes the same row locks (registry.artifacts.commit_blobs), so a new
 version uploading an archived blob's bytes brings the blob back hot, never loses it.
 
-Restore streams each archived blob back into a temporary hot object, checks the SHA-256
-on the way (a corrupt archive copy fails the job with the reason; nothing is written in
-place), moves it to its key and records `location = hot`. The archive copy is kept (so
+Restore streams each archived blob back into a temporary hot object, checks its SHA-256
+(a corrupt archive copy fails the job with the reason; nothing is written in place),
+moves it to its key and records `location = hot`. The archive copy is kept (so
 archiving the version again costs no copy).
 """
 
@@ -70,7 +70,7 @@ from registry.models import (
     blob_storage_name,
 )
 from registry.models_jobs import ACTIVE_STATES
-from registry.storage import CHUNK_SIZE, archive_storage, artifact_storage, is_local, iter_range
+from registry.storage import archive_storage, artifact_storage, is_local, iter_range
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ def _archive_blob(sha256: str, progress: _Progress) -> None:
         return
     if blob.archive_verified_at is None or not archive_storage.exists(name):
         _copy(artifact_storage, archive_storage, name, blob, progress)
-        _verify(archive_storage, name, blob)
+        _verify(archive_storage, name, blob, f"the archive copy of {name}")
         Blob.objects.filter(pk=sha256).update(archive_verified_at=timezone.now())
     else:
         progress.add(blob.size)  # copied and verified by an earlier attempt
@@ -408,7 +408,7 @@ def _restore_blob(blob: Blob, progress: _Progress) -> None:
     temp = f"uploads/restore-{uuid.uuid4().hex}"
     try:
         _copy(archive_storage, artifact_storage, temp, blob, progress, source_name=name)
-        _verify(artifact_storage, temp, blob)
+        _verify(artifact_storage, temp, blob, f"the archive copy of {name}")
         with transaction.atomic():
             locked = Blob.objects.select_for_update().get(pk=blob.sha256)
             if locked.location == BlobLocation.ARCHIVE:
@@ -425,36 +425,32 @@ def _restore_blob(blob: Blob, progress: _Progress) -> None:
 # Streamed, verified copies
 
 
-class _Source(IO[bytes]):
-    """A file-like reader over a stored object's chunks that hashes what it yields and
-    sleeps MODELGATE_ARCHIVE_CHUNK_DELAY after each chunk (fault tests slow copies)."""
+def _counted(chunks: Iterator[bytes], progress: _Progress) -> Iterator[bytes]:
+    """The chunks, counted into the job's progress; MODELGATE_ARCHIVE_CHUNK_DELAY seconds
+    after each (test-only: fault tests slow copies down to kill them midway)."""
+    delay = settings.MODELGATE_ARCHIVE_CHUNK_DELAY
+    for chunk in chunks:
+        yield chunk
+        progress.add(len(chunk))
+        if delay:
+            time.sleep(delay)
 
-    def __init__(self, chunks: Iterator[bytes], progress: _Progress) -> None:
-        self._chunks, self._progress = chunks, progress
-        self._buffer = b""
-        self.digest, self.size = hashlib.sha256(), 0
-        self._delay = settings.MODELGATE_ARCHIVE_CHUNK_DELAY
 
-    def _next(self) -> bytes:
-        chunk = next(self._chunks, b"")
-        if chunk:
-            self.digest.update(chunk)
-            self.size += len(chunk)
-            self._progress.add(len(chunk))
-            if self._delay:
-                time.sleep(self._delay)
-        return chunk
+class _Reader(IO[bytes]):
+    """A file-like reader over chunks, for an upload that wants `read(n)`."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._buffer = chunks, b""
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
-            out = [self._buffer, *iter(self._next, b"")]
-            self._buffer = b""
-            return b"".join(out)
+            out, self._buffer = self._buffer + b"".join(self._chunks), b""
+            return out
         while len(self._buffer) < size:
-            chunk = self._next()
+            chunk = next(self._chunks, b"")
             if not chunk:
                 break
-            self._buffer += chunk
+            self._buffer = self._buffer + chunk if self._buffer else chunk
         out, self._buffer = self._buffer[:size], self._buffer[size:]
         return out
 
@@ -474,10 +470,11 @@ def _copy(
     *,
     source_name: str | None = None,
 ) -> None:
-    """Stream `source_name` (default `name`) of `src` to `name` of `dst`; the source bytes
-    must hash to the blob's SHA-256 (else CorruptCopy, and nothing is left at `name`
-    that was not there). Local targets are written beside and renamed, fsynced."""
-    source = _Source(iter_range(src, source_name or name), progress)
+    """Stream `source_name` (default `name`) of `src` to `name` of `dst` in constant
+    memory. Local targets are written beside, fsynced, renamed (and the directory
+    fsynced). The caller then checks the copy with `_verify` (a corrupt source shows
+    there too: the copy is byte for byte)."""
+    chunks = _counted(iter_range(src, source_name or name), progress)
     if is_local(dst):
         target = dst.path(name)
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -487,11 +484,10 @@ def _copy(
         partial = f"{target}.partial-{uuid.uuid4().hex}"
         try:
             with open(partial, "wb") as fh:
-                for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+                for chunk in chunks:
                     fh.write(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
-            _check(source.digest.hexdigest(), source.size, blob, f"the source of {name}")
             os.replace(partial, target)
             _fsync_dir(os.path.dirname(target))
         finally:
@@ -500,21 +496,16 @@ def _copy(
         return
     # Object storage: boto3's managed (multipart) upload reads the stream once, in order.
     # `_save` writes under this exact key (content-addressed: the same bytes if it exists).
-    dst._save(name, File(source, name=name))  # type: ignore[attr-defined]
-    try:
-        _check(source.digest.hexdigest(), source.size, blob, f"the source of {name}")
-    except CorruptCopy:
-        dst.delete(name)
-        raise
+    dst._save(name, File(_Reader(chunks), name=name))  # type: ignore[attr-defined]
 
 
-def _verify(storage: Storage, name: str, blob: Blob) -> None:
-    """Read a written copy back and check its SHA-256 and size."""
+def _verify(storage: Storage, name: str, blob: Blob, what: str = "") -> None:
+    """Read a written copy back and check its SHA-256 and size (CorruptCopy if not)."""
     digest, size = hashlib.sha256(), 0
     for chunk in iter_range(storage, name):
         digest.update(chunk)
         size += len(chunk)
-    _check(digest.hexdigest(), size, blob, name)
+    _check(digest.hexdigest(), size, blob, what or name)
 
 
 def _check(digest: str, size: int, blob: Blob, what: str) -> None:
