@@ -37,6 +37,7 @@ import glob
 import hashlib
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -242,7 +243,34 @@ def _movable(version: ModelVersion) -> bool:
     )
 
 
+_deferred = threading.local()
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, new jobs are not handed to the workers (they stay queued): for
+    batch commands such as seed_demo, which then call run_queued()."""
+    _deferred.on = True
+    try:
+        yield
+    finally:
+        _deferred.on = False
+
+
+def run_queued() -> int:
+    """Run every queued archive/restore job here, now (after `deferred`); returns how many."""
+    ran = 0
+    for pk in Job.objects.filter(state=JobState.QUEUED).exclude(
+        kind=JobKind.RETENTION_SWEEP).order_by("pk").values_list("pk", flat=True):  # fmt: skip
+        with contextlib.suppress(Interrupted):
+            run(pk)
+        ran += 1
+    return ran
+
+
 def dispatch(job_id: int) -> None:
+    if getattr(_deferred, "on", False):
+        return
     from registry import tasks
 
     tasks.dispatch_job(job_id)

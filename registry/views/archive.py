@@ -33,11 +33,14 @@ from registry.pagination import int_key, keyset_page
 from registry.views.common import HtmxHttpRequest
 
 
-def storage_context(user: Any, mv: ModelVersion, artifacts: list[Artifact]) -> dict[str, Any]:
-    """What the version page's storage panel shows; the job is looked up only for a cold
-    or archived version (a live, hot one costs no query)."""
+def storage_context(
+    user: Any, mv: ModelVersion, artifacts: list[Artifact], *, with_job: bool = False
+) -> dict[str, Any]:
+    """What the version page's storage panel shows; the page looks the job up only for a
+    cold or archived version (a live, hot one costs no query), the panel (polled while a
+    restore runs) always, to show the job that just finished."""
     archived = sum(1 for a in artifacts if a.blob.location == BlobLocation.ARCHIVE)
-    job = archiving.latest_job(mv) if (archived or mv.cold_since) else None
+    job = archiving.latest_job(mv) if (archived or mv.cold_since or with_job) else None
     return {
         "version": mv,
         "archived_files": archived,
@@ -54,7 +57,7 @@ def version_storage(request: HtmxHttpRequest, team: str, name: str, version: str
         return redirect(mv.get_absolute_url() + "#storage")
     artifacts = list(mv.artifacts.select_related("blob"))
     return render(request, "registry/_version_storage.html",
-                  storage_context(request.user, mv, artifacts))  # fmt: skip
+                  storage_context(request.user, mv, artifacts, with_job=True))  # fmt: skip
 
 
 @require_POST
@@ -73,7 +76,7 @@ def version_restore(request: HtmxHttpRequest, team: str, name: str, version: str
         mv.refresh_from_db()
         artifacts = list(mv.artifacts.select_related("blob"))
         return render(request, "registry/_version_storage.html",
-                      storage_context(request.user, mv, artifacts))  # fmt: skip
+                      storage_context(request.user, mv, artifacts, with_job=True))  # fmt: skip
     return redirect(reverse("version-detail", args=[team, name, version]) + "#storage")
 
 
