@@ -570,7 +570,14 @@ def sweep_stale(now: dt.datetime | None = None) -> int:
     """Hand again to the workers the jobs whose message was lost (broker down when they
     were enqueued) or whose worker died (no heartbeat for MODELGATE_JOB_STALE_SECONDS)."""
     now = now or timezone.now()
-    Job.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=now - stale_running()).update(
+    stale_running_jobs = Job.objects.filter(
+        state=JobState.RUNNING, heartbeat_at__lt=now - stale_running()
+    )
+    # A sweep interrupted midway is simply over: the next one selects what it left.
+    stale_running_jobs.filter(kind=JobKind.RETENTION_SWEEP).update(
+        state=JobState.FAILED, finished_at=now, last_error="interrupted (the worker stopped)"
+    )
+    stale_running_jobs.exclude(kind=JobKind.RETENTION_SWEEP).update(
         state=JobState.QUEUED, last_error="the worker stopped responding; requeued"
     )
     stale = list(

@@ -262,3 +262,17 @@ def test_retention_by_age_skips_promoted_versions(make_model, make_version, main
     )
     preview = archiving.retention_preview(team, max_age_days=30, keep_last=None)
     assert [v.pk for v in preview.versions] == [old.pk]
+
+
+def test_the_stale_sweep_requeues_copies_and_closes_interrupted_sweeps(team):
+    old = archiving.timezone.now() - archiving.stale_running() * 2
+    copy = Job.objects.create(kind=JobKind.ARCHIVE, team=team, state=JobState.RUNNING,
+                              heartbeat_at=old)  # fmt: skip
+    sweep = Job.objects.create(kind=JobKind.RETENTION_SWEEP, team=team, state=JobState.RUNNING,
+                               heartbeat_at=old)  # fmt: skip
+    fresh = Job.objects.create(kind=JobKind.RESTORE, team=team, state=JobState.RUNNING,
+                               heartbeat_at=archiving.timezone.now())  # fmt: skip
+    archiving.sweep_stale()
+    states = dict(Job.objects.values_list("pk", "state"))
+    assert states == {copy.pk: JobState.QUEUED, sweep.pk: JobState.FAILED,
+                      fresh.pk: JobState.RUNNING}  # fmt: skip
