@@ -71,7 +71,7 @@ from registry.models import (
     blob_storage_name,
 )
 from registry.models_jobs import ACTIVE_STATES
-from registry.storage import archive_storage, artifact_storage, is_local, iter_range
+from registry.storage import CHUNK_SIZE, archive_storage, artifact_storage, is_local, iter_range
 
 log = logging.getLogger(__name__)
 
@@ -393,8 +393,8 @@ def _archive_blob(sha256: str, progress: _Progress) -> None:
         progress.add(blob.size)  # a live version still uses it: it stays hot
         return
     if blob.archive_verified_at is None or not archive_storage.exists(name):
-        _copy(artifact_storage, archive_storage, name, blob, progress)
-        _verify(archive_storage, name, blob, f"the archive copy of {name}")
+        _copy(artifact_storage, archive_storage, name, blob, progress,
+              what=f"the archive copy of {name}")  # fmt: skip
         Blob.objects.filter(pk=sha256).update(archive_verified_at=timezone.now())
     else:
         progress.add(blob.size)  # copied and verified by an earlier attempt
@@ -435,8 +435,8 @@ def _restore_blob(blob: Blob, progress: _Progress) -> None:
         raise CorruptCopy(f"the archive copy of blob {blob.sha256} ({name}) is missing")
     temp = f"uploads/restore-{uuid.uuid4().hex}"
     try:
-        _copy(archive_storage, artifact_storage, temp, blob, progress, source_name=name)
-        _verify(artifact_storage, temp, blob, f"the archive copy of {name}")
+        _copy(archive_storage, artifact_storage, temp, blob, progress, source_name=name,
+              what=f"the archive copy of {name}")  # fmt: skip
         with transaction.atomic():
             locked = Blob.objects.select_for_update().get(pk=blob.sha256)
             if locked.location == BlobLocation.ARCHIVE:
@@ -497,12 +497,17 @@ def _copy(
     progress: _Progress,
     *,
     source_name: str | None = None,
+    what: str = "",
 ) -> None:
     """Stream `source_name` (default `name`) of `src` to `name` of `dst` in constant
-    memory. Local targets are written beside, fsynced, renamed (and the directory
-    fsynced). The caller then checks the copy with `_verify` (a corrupt source shows
-    there too: the copy is byte for byte)."""
+    memory, then check that the written copy hashes to the blob's SHA-256 and size
+    (CorruptCopy otherwise; a corrupt source shows there too: the copy is byte for byte).
+
+    Local targets are written beside, fsynced, renamed (and the directory fsynced); the
+    written bytes are read back and hashed by a second thread as the file grows, so the
+    check overlaps the copy. Object storage is read back after the upload."""
     chunks = _counted(iter_range(src, source_name or name), progress)
+    what = what or name
     if is_local(dst):
         target = dst.path(name)
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -511,11 +516,8 @@ def _copy(
                 os.unlink(stale)
         partial = f"{target}.partial-{uuid.uuid4().hex}"
         try:
-            with open(partial, "wb") as fh:
-                for chunk in chunks:
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
+            digest, size = _write_read_back(chunks, partial)
+            _check(digest, size, blob, what)
             os.replace(partial, target)
             _fsync_dir(os.path.dirname(target))
         finally:
@@ -525,6 +527,59 @@ def _copy(
     # Object storage: boto3's managed (multipart) upload reads the stream once, in order.
     # `_save` writes under this exact key (content-addressed: the same bytes if it exists).
     dst._save(name, File(_Reader(chunks), name=name))  # type: ignore[attr-defined]
+    _verify(dst, name, blob, what)
+
+
+def _write_read_back(chunks: Iterator[bytes], path: str) -> tuple[str, int]:
+    """Write the chunks to a new file and fsync it; meanwhile a second thread reads the
+    file back from disk (what was written so far) and hashes it. Returns the SHA-256 and
+    size of what was read back, once the fsync succeeded."""
+    written = 0
+    finished = False
+    failed: list[BaseException] = []
+    grown = threading.Condition()
+    result: list[tuple[str, int]] = []
+
+    def read_back() -> None:
+        digest, done = hashlib.sha256(), 0
+        try:
+            with open(path, "rb") as fh:
+                while True:
+                    with grown:
+                        while done >= written and not finished:
+                            grown.wait()
+                        limit, last = written, finished
+                    while done < limit:
+                        data = fh.read(min(CHUNK_SIZE, limit - done))
+                        if not data:
+                            raise OSError(f"{path} is shorter than what was written")
+                        digest.update(data)
+                        done += len(data)
+                    if last and done >= limit:
+                        break
+            result.append((digest.hexdigest(), done))
+        except BaseException as exc:  # re-raised by the writer's thread
+            failed.append(exc)
+
+    with open(path, "wb") as fh:
+        reader = threading.Thread(target=read_back, name="archive-read-back", daemon=True)
+        reader.start()
+        try:
+            for chunk in chunks:
+                fh.write(chunk)
+                fh.flush()  # in the file (page cache) for the reader
+                with grown:
+                    written += len(chunk)
+                    grown.notify()
+            os.fsync(fh.fileno())
+        finally:
+            with grown:
+                finished = True
+                grown.notify()
+            reader.join()
+    if failed:
+        raise failed[0]
+    return result[0]
 
 
 def _verify(storage: Storage, name: str, blob: Blob, what: str = "") -> None:

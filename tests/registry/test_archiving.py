@@ -276,3 +276,16 @@ def test_the_stale_sweep_requeues_copies_and_closes_interrupted_sweeps(team):
     states = dict(Job.objects.values_list("pk", "state"))
     assert states == {copy.pk: JobState.QUEUED, sweep.pk: JobState.FAILED,
                       fresh.pk: JobState.RUNNING}  # fmt: skip
+
+
+def test_a_corrupt_hot_copy_is_never_archived_nor_deleted(make_model, make_version, maintainer):
+    model = make_model()
+    old = make_version(model, "1.0.0", files={"model.bin": WEIGHTS})
+    name = blob_storage_name(sha(WEIGHTS))
+    with open(artifact_storage.path(name), "r+b") as fh:
+        fh.seek(2_000_000)
+        fh.write(b"rot")
+    job = archive(old, maintainer)
+    assert job.state == JobState.FAILED and "corrupt" in job.last_error
+    assert where(WEIGHTS) == (BlobLocation.HOT, True, False)  # nothing moved or deleted
+    assert Blob.objects.get(pk=sha(WEIGHTS)).archive_verified_at is None
