@@ -7,7 +7,7 @@ MANAGE := $(PY) manage.py
 # Debian packages the project needs: the graphviz `dot` binary and Chromium for browser tests.
 DEB_PACKAGES := graphviz chromium fonts-dejavu-core
 
-.PHONY: setup run test lint system-packages bench clean prod
+.PHONY: setup run test lint system-packages bench clean prod prod-demo
 
 setup: system-packages $(VENV)/.installed
 	$(MANAGE) migrate --noinput
@@ -47,6 +47,13 @@ prod: setup
 	$(MANAGE) check --deploy
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile -p $(PORT) \
 	  -c web=1,worker=$(WORKERS),beat=1
+
+# The same topology serving the demo data: seed_demo runs once, as a development-mode
+# command against the same DATABASE_URL and storages (production processes never enable
+# demo mode; the seeded accounts have the password "demo": never on a real deployment).
+prod-demo: setup
+	MODELGATE_MODE=development MODELGATE_DEMO=1 $(MANAGE) seed_demo
+	$(MAKE) --no-print-directory prod
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -20,7 +20,17 @@ from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Schema, Status
 
 from accounts.policy import Action, memberships, teams_for
-from api import cards, deployments, errors, lineage, monitoring, promotions, search, uploads
+from api import (
+    archive,
+    cards,
+    deployments,
+    errors,
+    lineage,
+    monitoring,
+    promotions,
+    search,
+    uploads,
+)
 from api.auth import AUTH
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_, Version_
@@ -443,6 +453,7 @@ api.add_router("", lineage.router)  # version lineage, parent links, impact anal
 api.add_router("", deployments.router)  # deployments and their history
 api.add_router("", monitoring.router)  # live metrics, monitors, retrain requests
 api.add_router("", cards.router)  # model cards
+api.add_router("", archive.router)  # restores of archived versions, their jobs
 api.add_router(
     "/search", search.register(ERRORS, Limit, _model_out, _version_summary)
 )  # the search language

@@ -248,11 +248,26 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": envint("MODELGATE_MONITOR_SECONDS", 60),
     },
     "sweep-live-metrics": {"task": "monitoring.tasks.sweep_live_metrics", "schedule": 3600.0},
+    # Archive/restore jobs whose message was lost or whose worker died: re-enqueue.
+    "archive-sweep-jobs": {"task": "registry.tasks.archive_sweep_jobs", "schedule": 60.0},
+    # Retention policies (registry.archiving): cold versions get archive jobs.
+    "archive-retention-sweep": {
+        "task": "registry.tasks.archive_retention_sweep",
+        "schedule": envint("MODELGATE_RETENTION_SWEEP_SECONDS", 3600),
+    },
     "expire-promotion-requests": {
         "task": "registry.tasks.expire_promotion_requests",
         "schedule": envint("MODELGATE_EXPIRY_SWEEP_SECONDS", 300),
     },
 }
+
+# Archive/restore jobs (registry.archiving): a running job without progress for this long
+# lost its worker and is handed out again; failed attempts are retried this many times.
+MODELGATE_JOB_STALE_SECONDS = envint("MODELGATE_JOB_STALE_SECONDS", 300)
+MODELGATE_JOB_MAX_ATTEMPTS = envint("MODELGATE_JOB_MAX_ATTEMPTS", 5)
+MODELGATE_JOB_RETRY_SECONDS = envint("MODELGATE_JOB_RETRY_SECONDS", 10)
+# Test-only: seconds to sleep after each copied chunk, so fault tests can kill mid-copy.
+MODELGATE_ARCHIVE_CHUNK_DELAY = float(envstr("MODELGATE_ARCHIVE_CHUNK_DELAY", "0") or 0)
 
 if REDIS_URL:
     CACHES = {

@@ -17,11 +17,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import audit
-from registry import policies, webhooks
+from registry import archiving, policies, webhooks
 from registry.models import (
+    Job,
     PromotionGate,
     PromotionPolicy,
     PromotionRequest,
+    RetentionPolicy,
     Review,
     Webhook,
     WebhookAllowedHost,
@@ -238,3 +240,50 @@ class PromotionRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    """Archive, restore and retention-sweep jobs: read-only, with a retry action."""
+
+    list_display = ["id", "kind", "state", "version", "team", "attempts", "progress_done",
+                    "progress_total", "created_at", "finished_at"]  # fmt: skip
+    list_select_related = ["version__model", "team"]
+    list_filter = ["kind", "state"]
+    ordering = ["-id"]
+    actions = ["retry_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.concrete_fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # written by the workers only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("registry.add_job")
+
+    @admin.action(description="Retry selected failed jobs", permissions=["retry"])
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        done = sum(archiving.retry(job, request.user) for job in queryset)
+        skipped = queryset.count() - done
+        self.message_user(request, f"Queued {done} job(s) again.")
+        if skipped:
+            self.message_user(request, f"{skipped} job(s) were not failed archive/restore "
+                              "jobs (or another job of the version is under way).",
+                              messages.WARNING)  # fmt: skip
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["team", "enabled", "max_age_days", "keep_last", "last_swept_at"]
+    list_select_related = ["team"]
+    readonly_fields = ["team", "updated_by", "updated_at", "last_swept_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created on the team's retention page (with its preview)

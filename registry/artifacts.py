@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 
 from registry import storage
-from registry.models import Blob, blob_storage_name
+from registry.models import Blob, BlobLocation, blob_storage_name
 from registry.storage import artifact_storage, is_local, iter_range
 
 CHUNK_SIZE = storage.CHUNK_SIZE
@@ -188,18 +188,30 @@ def commit_blobs(staged: list[StagedBlob]) -> None:
     if not staged:
         return
     shas = {b.sha256: b for b in staged}
-    committed = set(Blob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
+    # Existing rows are locked (in key order): an archive job moving one of these blobs
+    # (registry.archiving) decides under the same lock, so it either sees this version's
+    # reference or has finished, and an archived blob comes back hot below.
+    locations = dict(
+        Blob.objects.select_for_update()
+        .filter(sha256__in=shas)
+        .order_by("sha256")
+        .values_list("sha256", "location")
+    )
+    committed = set(locations)
     Blob.objects.bulk_create(
         [Blob(sha256=b.sha256, size=b.size) for sha, b in shas.items() if sha not in committed],
         ignore_conflicts=True,
     )
+    archived = [sha for sha, where in locations.items() if where == BlobLocation.ARCHIVE]
     for sha, blob in shas.items():
         name = blob_storage_name(sha)
         if artifact_storage.exists(name):
-            if sha in committed or _stored_digest(name) == sha:
+            if (sha in committed and sha not in archived) or _stored_digest(name) == sha:
                 continue
             artifact_storage.delete(name)
         _promote(blob.temp_name, name, durable=blob.durable)
+    if archived:  # the upload brought the bytes back to hot storage
+        Blob.objects.filter(sha256__in=archived).update(location=BlobLocation.HOT)
 
 
 def discard_staged(staged: list[StagedBlob]) -> None:

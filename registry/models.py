@@ -171,6 +171,11 @@ class ModelTag(models.Model):
         return f"{self.key}={self.value}" if self.value else self.key
 
 
+class ColdReason(models.TextChoices):
+    ARCHIVED = "archived", "Archived"
+    RETENTION = "retention", "Retention policy"
+
+
 class ModelVersion(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
     version = models.CharField(max_length=128)
@@ -200,6 +205,13 @@ class ModelVersion(models.Model):
     deprecated_at = models.DateTimeField(null=True, blank=True, editable=False)
     deprecation_reason = models.CharField(max_length=500, blank=True, editable=False)
     sunset_date = models.DateField(null=True, blank=True, editable=False)
+    # Cold: the version no longer counts as live, so its blobs that no live version shares
+    # move to the archive storage (registry.archiving). Set on entering Archived or by a
+    # retention policy (the stage then stays); cleared by a restore or by leaving Archived.
+    cold_since = models.DateTimeField(null=True, blank=True, editable=False)
+    cold_reason = models.CharField(
+        max_length=10, choices=ColdReason.choices, blank=True, editable=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -283,12 +295,27 @@ class Metric(models.Model):
         return f"{self.split}.{self.name}={self.value}"
 
 
+class BlobLocation(models.TextChoices):
+    HOT = "hot", "Hot storage"
+    ARCHIVE = "archive", "Archive storage"
+
+
 class Blob(models.Model):
     """File content stored once, addressed by its SHA-256, shared by every version using it."""
 
     sha256 = models.CharField(max_length=64, primary_key=True)
     size = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # Where the bytes live (registry.archiving moves them): "hot" in the `artifacts`
+    # storage, or "archive" once no live version uses them. Same key in both storages.
+    location = models.CharField(
+        max_length=10, choices=BlobLocation.choices, default=BlobLocation.HOT, db_index=True
+    )
+    # When a copy in the archive storage was written and its SHA-256 checked (then the hot
+    # copy may go); when the hot copy was deleted; when it was last copied back.
+    archive_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+    restored_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return self.sha256
@@ -430,6 +457,8 @@ class Alias(models.Model):
 
 
 # Lifecycle governance models live in their own module; imported here so Django finds them.
+# Archive/restore jobs and retention policies (registry.archiving).
+from registry.models_jobs import Job, JobKind, JobState, RetentionPolicy  # noqa: E402, F401
 from registry.models_lifecycle import (  # noqa: E402, F401
     AliasEvent,
     Decision,

@@ -18,6 +18,7 @@ from accounts import audit
 from accounts.models import Team
 from accounts.policy import Action, require
 from registry import (
+    archiving,
     artifacts,
     compare,
     policies,
@@ -747,10 +748,15 @@ def _move(
             "request": [None, request.pk if request else None],
         },
     )
+    from_stage = version.stage
+    # Entering Archived makes the version cold (its files move to the archive storage),
+    # leaving it makes it live again: saved with the stage, the job enqueued on commit.
+    cold_fields = archiving.on_stage_change(version, from_stage, to_stage)
     version.stage = to_stage
     version.stage_changed_at = now
-    version.save(update_fields=["stage", "stage_changed_at"])
-    signals.stage_changed.send(ModelVersion, version=version, from_stage=transition.from_stage,
+    version.save(update_fields=["stage", "stage_changed_at", *cold_fields])
+    archiving.after_stage_saved(version, from_stage, to_stage, actor)
+    signals.stage_changed.send(ModelVersion, version=version, from_stage=from_stage,
                                to_stage=to_stage, actor=actor)  # fmt: skip
     webhooks.emit(
         version.model.team,

@@ -17,12 +17,13 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 from django.db import connection
 
-from registry import promotions, webhooks
+from registry import archiving, promotions, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +101,50 @@ def enqueue(delivery_id: int, delay: float = 0) -> None:
 def expire_promotion_requests() -> int:
     """Close open promotion requests past their expiry (Celery beat)."""
     return promotions.expire_requests()
+
+
+# Archive and restore jobs (registry.archiving), on the "archive" queue (settings routes
+# "*.archive_*"). Handed over like webhook deliveries: a failed enqueue leaves the job
+# queued for `archive_sweep_jobs`.
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True, reject_on_worker_lost=True,
+             max_retries=None)  # fmt: skip
+def archive_run_job(self: Any, job_id: int) -> None:
+    try:
+        archiving.run(job_id)
+    except archiving.Interrupted as exc:
+        # The job is queued again; bounded by MODELGATE_JOB_MAX_ATTEMPTS in run().
+        raise self.retry(countdown=settings.MODELGATE_JOB_RETRY_SECONDS, exc=exc) from exc
+
+
+@shared_task(ignore_result=True)
+def archive_sweep_jobs() -> int:
+    return archiving.sweep_stale()
+
+
+@shared_task(ignore_result=True)
+def archive_retention_sweep() -> int:
+    return archiving.retention_sweep()
+
+
+def dispatch_job(job_id: int, delay: float = 0) -> None:
+    """Have an archive/restore job run; returns at once, never raises."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        background.schedule(functools.partial(_run_in_process, job_id), delay)
+    else:
+        background.schedule(functools.partial(_enqueue_job, job_id), delay)
+
+
+def _run_in_process(job_id: int) -> None:
+    try:
+        archiving.run(job_id)
+    except archiving.Interrupted:
+        dispatch_job(job_id, settings.MODELGATE_JOB_RETRY_SECONDS)
+
+
+def _enqueue_job(job_id: int) -> None:
+    try:
+        archive_run_job.apply_async(kwargs={"job_id": job_id}, retry=False)
+    except Exception:
+        log.warning("could not enqueue job %s; the sweep will retry it", job_id, exc_info=True)

@@ -64,7 +64,7 @@ from django.utils import timezone
 
 from accounts.policy import Action, readable_models_q, teams_for
 from registry import artifacts
-from registry.models import Artifact, Blob, UploadSession
+from registry.models import Artifact, Blob, BlobLocation, UploadSession
 from registry.storage import artifact_storage, is_local
 
 CHUNK_SIZE = 8 * 1024 * 1024  # the largest chunk one PUT may carry
@@ -366,12 +366,13 @@ def expire_uploads(now: dt.datetime | None = None, max_age: dt.timedelta = UPLOA
 
 
 def known_blobs(user: Any, hashes: Iterable[str]) -> list[str]:
-    """Of `hashes`, those stored as an artifact of a version the user may read."""
+    """Of `hashes`, those stored as an artifact of a version the user may read, in hot
+    storage (archived bytes are uploaded again, which brings them back hot)."""
     wanted = {h.lower() for h in hashes if isinstance(h, str) and SHA256_RE.match(h.lower())}
     if not wanted:
         return []
     found = (
-        Artifact.objects.filter(blob_id__in=wanted)
+        Artifact.objects.filter(blob_id__in=wanted, blob__location=BlobLocation.HOT)
         .filter(readable_models_q(user, "version__model"))
         .values_list("blob_id", flat=True)
         .distinct()
@@ -400,7 +401,13 @@ def claim_blobs(
         if session.sha256 not in sessions and artifact_storage.exists(session.temp_name):
             sessions[session.sha256] = session
     known = set(known_blobs(actor, [s for s in shas if s not in sessions]))
-    blobs = Blob.objects.in_bulk(known)
+    # Locked and still hot: an archive job cannot move them before this version commits.
+    blobs = {
+        b.sha256: b
+        for b in Blob.objects.select_for_update()
+        .filter(sha256__in=known, location=BlobLocation.HOT)
+        .order_by("sha256")
+    }
     missing = [s for s in shas if s not in sessions and s not in blobs]
     if missing:
         raise ValidationError(

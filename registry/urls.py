@@ -4,6 +4,7 @@ from django.urls import path
 
 from registry import converters  # noqa: F401 -- registers the path converters
 from registry.views import (
+    archive,
     artifacts,
     compare,
     dashboard,
@@ -53,6 +54,10 @@ urlpatterns = [
     path(POLICIES + "<int:pk>/delete/", policies.policy_delete, name="policy-delete"),
     path(POLICIES + "<int:pk>/gates/", policies.gate_add, name="gate-add"),
     path(POLICIES + "gates/<int:pk>/delete/", policies.gate_remove, name="gate-remove"),
+    path(VERSION + "storage/", archive.version_storage, name="version-storage"),
+    path(VERSION + "restore/", archive.version_restore, name="version-restore"),
+    path("jobs/", archive.job_list, name="jobs"),
+    path("teams/<slug:team>/retention/", archive.team_retention, name="team-retention"),
     path(VERSION + "manifest.json", artifacts.version_manifest, name="version-manifest"),
     path(
         VERSION + "files/<artifact_path:path>",

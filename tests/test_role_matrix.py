@@ -31,6 +31,7 @@ from lineage.models import (
 from monitoring.models import Monitor, RetrainRequest
 from registry import promotions, webhooks
 from registry.models import (
+    Job,
     ModelVersion,
     PromotionGate,
     PromotionPolicy,
@@ -147,6 +148,13 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "model-card": (V, TEAM_READ),
     "model-card-edit": (V, TEAM_CONTRIBUTE),
     "model-card-markdown": (V, TEAM_READ),
+    # Archive storage: the storage panel polls with HTMX (without it: the version page).
+    "version-storage": (V, (302, 302, 302, 302, 302, 404, LOGIN)),
+    "version-restore": (V, POST_ONLY),
+    "jobs": ((), ALL_SIGNED_IN),  # each sees the jobs of the teams they can read
+    "team-retention": (("fraud",), TEAM_MAINTAIN),
+    "api:api-version-restore": (V, (405,) * 7),
+    "api:api-job": (("job",), API_TEAM_READ),
     # The REST API answers 401 (not a redirect) to anonymous callers.
     "api:api-teams": ((), API_SIGNED_IN),
     "api:api-models": ((), API_SIGNED_IN),
@@ -258,6 +266,9 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
                         (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "retrain-dismiss": (("fraud", "retrain"), {"reason": "a known outage"},
                         (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "version-restore": (V, {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "team-retention": (("fraud",), {"keep_last": "3"},
+                       (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
 }  # fmt: skip
 
 
@@ -322,6 +333,7 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
         "dataset_version": DatasetVersion.objects.create(
             dataset=Dataset.objects.create(team=model.team, name="tx"), version="1"
         ).pk,
+        "job": Job.objects.create(kind="archive", team=model.team).pk,
         "code_version": CodeVersion.objects.create(
             team=model.team, repository="git@example:churn.git", commit="abc1234"
         ).pk,

@@ -427,6 +427,18 @@ class Client:
         body = {"name": name, "rule": rule, "open_retrain": open_retrain}
         return self.request("POST", self._model_path(team, model) + "/monitors", json=body)
 
+    def restore(self, team: str, model: str, version: str) -> dict[str, Any]:
+        """Ask for an archived version's files to be copied back to hot storage (needs a
+        maintainer's token with the "write" scope). The answer holds the restore job
+        ({"archived": true, "job": {...}}) or {"archived": false, "job": null}; downloads
+        answer 409 "archived" until the job is done (see `job`)."""
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}/restore"
+        return self.request("POST", path)
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        """An archive or restore job: state, progress_done/progress_total, last_error."""
+        return self.request("GET", f"/jobs/{int(job_id)}")
+
     # --- uploading ----------------------------------------------------------------------
 
     def known_blobs(self, hashes: Iterable[str]) -> set[str]:

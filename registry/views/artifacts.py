@@ -4,14 +4,15 @@ import mimetypes
 import re
 
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.tokens import token_or_session
 from registry import artifacts, deprecation
 from registry.access import version_for_user
-from registry.models import Artifact, blob_storage_name
+from registry.models import Artifact, BlobLocation, ModelVersion, blob_storage_name
 from registry.storage import artifact_storage, is_local
 from registry.views.common import HtmxHttpRequest
 
@@ -54,7 +55,9 @@ def artifact_download(
     """The artifact's bytes; `Range: bytes=…` (one range) answers 206 with just those, so
     a broken download resumes. `If-Range` with another ETag sends the whole file."""
     mv = version_for_user(request.user, team, name, version)
-    artifact = get_object_or_404(Artifact, version=mv, path=path)
+    artifact = get_object_or_404(Artifact.objects.select_related("blob"), version=mv, path=path)
+    if artifact.blob.location == BlobLocation.ARCHIVE:
+        return _archived(request, mv)
     size, etag = artifact.size, f'"{artifact.blob_id}"'
     wanted = parse_range(request.headers.get("Range"), size)
     if_range = request.headers.get("If-Range")
@@ -93,6 +96,31 @@ def artifact_download(
     response["ETag"] = etag
     response["X-Checksum-SHA256"] = artifact.blob_id
     return deprecation.add_headers(response, mv)
+
+
+ARCHIVED_MESSAGE = "archived — request a restore"
+
+
+def _archived(request: HtmxHttpRequest, mv: ModelVersion) -> HttpResponse:
+    """409: the bytes are in the archive storage; a maintainer restores them (page, API)."""
+    restore_url = reverse("version-detail", args=[mv.model.team.slug, mv.model.name, mv.version])
+    if "text/html" in request.headers.get("Accept", ""):
+        return render(request, "registry/archived.html", {"version": mv}, status=409)
+    body = {
+        "error": {
+            "code": "archived",
+            "message": ARCHIVED_MESSAGE,
+            "field": None,
+            "details": {
+                "restore": request.build_absolute_uri(
+                    reverse("api:api-version-restore",
+                            args=[mv.model.team.slug, mv.model.name, mv.version])
+                ),
+                "version_page": request.build_absolute_uri(restore_url),
+            },
+        }
+    }  # fmt: skip
+    return JsonResponse(body, status=409, json_dumps_params={"ensure_ascii": False})
 
 
 @require_GET

@@ -24,6 +24,7 @@ from registry.forms import (
 )
 from registry.metadata import VersionMetadata, clean_version_metadata
 from registry.models import GatedStage, ModelVersion, RegisteredModel, Split, Stage
+from registry.views import archive
 from registry.views.common import HtmxHttpRequest
 
 
@@ -43,7 +44,7 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         "metric_count": len(metrics),
         "params": sorted(mv.params.items()),
         "packages": mv.environment.get("packages", []),
-        "artifacts": list(mv.artifacts.all()),
+        "artifacts": list(mv.artifacts.select_related("blob")),
         "tags": mv.tags.all(),
         "transitions": mv.transitions.select_related("actor"),
         "aliases": mv.aliases.order_by("name"),
@@ -59,6 +60,7 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
     }
     context["live_charts"] = panels.version_charts(mv, context["lineage"].deployments)
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
+    context |= archive.storage_context(request.user, mv, context["artifacts"])
     context |= _compare_links(mv)
     return render(request, "registry/version_detail.html", context)
 

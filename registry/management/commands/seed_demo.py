@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.models import Membership, Team, User
 from lineage import demo as demo_lineage
 from monitoring import demo as demo_monitoring
-from registry import demo, policies, promotions, services
+from registry import archiving, demo, policies, promotions, services
 from registry.metadata import clean_version_metadata
 from registry.models import (
     Artifact,
@@ -30,6 +30,7 @@ from registry.models import (
     Metric,
     ModelVersion,
     RegisteredModel,
+    RetentionPolicy,
     Stage,
     StageTransition,
 )
@@ -55,20 +56,34 @@ class Command(BaseCommand):
         teams = self._teams()
         users = self._users(teams)
         created = []
-        for spec in demo.MODELS:
-            team = teams[spec.team]
-            if RegisteredModel.objects.filter(team=team, name=spec.name).exists():
-                continue
-            with transaction.atomic():
-                self._seed_model(spec, team, users, now)
-            created.append(spec.name)
+        # Archived demo versions get archive jobs: run here, once seeding is done.
+        with archiving.deferred():
+            for spec in demo.MODELS:
+                team = teams[spec.team]
+                if RegisteredModel.objects.filter(team=team, name=spec.name).exists():
+                    continue
+                with transaction.atomic():
+                    self._seed_model(spec, team, users, now)
+                created.append(spec.name)
+            if created:
+                with transaction.atomic():
+                    self._seed_reviews(teams, users)
+                with transaction.atomic():
+                    self._seed_pipelines(teams, users, now)
+        archived = archiving.run_queued()
+        if archived:
+            self.stdout.write(f"Ran {archived} archive job(s): archived versions' files moved.")
+        self._retention(teams, users)
         if created:
-            with transaction.atomic():
-                self._seed_reviews(teams, users)
-            with transaction.atomic():
-                self._seed_pipelines(teams, users, now)
             demo_monitoring.judge()  # the monitors' first round: one breach to look at
         self._summary(teams, created, time.perf_counter() - started)
+
+    def _retention(self, teams: dict[str, Team], users: dict[str, User]) -> None:
+        """One retention policy, disabled, for the team settings page's preview."""
+        team = next(iter(teams.values()))
+        if not RetentionPolicy.objects.filter(team=team).exists():
+            archiving.save_retention_policy(team, users["maintainer"], enabled=False,
+                                            max_age_days=180, keep_last=10)  # fmt: skip
 
     # -- set-up ---------------------------------------------------------------------------
 
