@@ -694,7 +694,6 @@ def test_it_serves_a_valid_openapi_schema_with_every_path(as_user):
         "/api/v1/retrain-requests/{request_id}",
         "/api/v1/retrain-requests/{request_id}/dismiss",
         "/api/v1/models/{team}/{name}/versions/{version}/card",
-        "/api/v1/lineage/datasets/{team}/{dataset_version_id}/impact",
         "/api/v1/models/{team}/{name}/versions/{version}/restore",
         "/api/v1/jobs/{job_id}",
     }
