@@ -7,7 +7,7 @@ MANAGE := $(PY) manage.py
 # Debian packages the project needs: the graphviz `dot` binary and Chromium for browser tests.
 DEB_PACKAGES := graphviz chromium fonts-dejavu-core
 
-.PHONY: setup run test lint system-packages bench clean prod prod-demo
+.PHONY: setup run test lint system-packages bench clean prod journey prod-demo
 
 setup: system-packages $(VENV)/.installed
 	$(MANAGE) migrate --noinput
@@ -37,6 +37,16 @@ $(VENV)/.installed: pyproject.toml client/pyproject.toml
 run: setup
 	$(MANAGE) seed_demo
 	$(MANAGE) runserver 127.0.0.1:8000
+
+# The whole workflow as one journey (scripts/journey.py) against `make run`'s server: start
+# `make run` in another terminal first.
+JOURNEY_URL ?= http://127.0.0.1:8000
+journey: $(VENV)/.installed
+	@$(PY) -c "import urllib.request, sys; urllib.request.urlopen('$(JOURNEY_URL)/accounts/login/', timeout=5)" 2>/dev/null \
+	  || { echo "No Modelgate at $(JOURNEY_URL): start it with 'make run' in another terminal."; exit 1; }
+	@tokens=$$(mktemp) && trap 'rm -f $$tokens' EXIT && \
+	  $(MANAGE) demo_tokens > $$tokens && \
+	  $(PY) scripts/journey.py --url $(JOURNEY_URL) --tokens $$tokens
 
 # The production topology (Procfile): gunicorn, WORKERS Celery workers and beat, against the
 # DATABASE_URL, REDIS_URL (and S3) in the environment; see README "Running in production".

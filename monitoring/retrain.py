@@ -10,6 +10,7 @@ the version trained for them reaches Production.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -38,8 +39,15 @@ def _team_members(model: RegisteredModel) -> list[User]:
     ]
 
 
+def _window(window: dt.timedelta) -> str:
+    minutes = int(window.total_seconds() // 60)
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
 def _describe(rule: Rule, breach: Breach) -> str:
-    window = f"{rule.window.total_seconds() / 3600:g}h"
+    window = _window(rule.window)
     return (
         f"live.{rule.metric} averaged {breach.observed:.4g} over {window}, "
         f"{rule.op} {breach.threshold:.4g}"

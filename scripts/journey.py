@@ -157,20 +157,19 @@ def run(url: str, tokens: dict[str, str], team: str = "growth", say: Say = print
 
     say("7. Deploy 1.1.0 to prod-eu and report live metrics")
     deployment = mg.deploy(team, name, "1.1.0", "prod-eu", "https://journey.internal/v1")
-    now = dt.datetime.now(dt.UTC)
     offline = metrics2["test"]["auc"]
 
-    def points(value: float, minutes: range) -> list[dict[str, Any]]:
-        return [{"name": "auc", "value": value, "at": (now - dt.timedelta(minutes=m)).isoformat()}
-                for m in minutes]  # fmt: skip
+    def points(value: float, count: int) -> list[dict[str, Any]]:
+        # The journey compresses days into seconds: every point is "now" (no `at`).
+        return [{"name": "auc", "value": round(value, 4)} for _ in range(count)]
 
-    healthy = points(offline - 0.005, range(20, 60, 2))
-    stored = mg.report_metrics(deployment["id"], points=healthy)
-    say(f"   {stored} healthy points over the last hour")
+    stored = mg.report_metrics(deployment["id"], points=points(offline - 0.005, 10))
+    stored += mg.report_metrics(deployment["id"], {"p95_latency_ms": 41.0, "revenue_per_1k": 3.2})
+    say(f"   {stored} points: live AUC at the offline level, latency and revenue")
 
     say("8. A monitor watches live AUC; the data drifts and it breaches")
     mg.add_monitor(team, name, "auc drop", "live.auc < metrics.test.auc - 0.05 over 15m")
-    mg.report_metrics(deployment["id"], points=points(offline - 0.12, range(1, 12)))
+    mg.report_metrics(deployment["id"], points=points(offline - 0.12, 30))
     judged = mg.request("POST", f"/models/{team}/{name}/monitors/evaluate")
     say(f"   judged {judged['judged']}: {judged['breached']} breach")
     requests = list(mg.retrain_requests(state="open", model=f"{team}/{name}"))
