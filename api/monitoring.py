@@ -157,16 +157,6 @@ def create_monitor(
     return Status(201, _monitor_out(monitor))
 
 
-@router.delete("/models/{team}/{name}/monitors/{int:monitor_id}", response={204: None, **ERRORS},
-               url_name="api-monitor")  # fmt: skip
-def delete_monitor(
-    request: HttpRequest, monitor_id: int, team: str = Team_, name: str = Name_
-) -> Status:
-    model = model_for_user(request.user, team, name, with_latest=False)
-    monitors.delete_monitor(request.user, get_object_or_404(model.monitors, pk=monitor_id))
-    return Status(204, None)
-
-
 class EvaluationOut(Schema):
     judged: int
     breached: int
@@ -185,6 +175,17 @@ def evaluate_monitors(request: HttpRequest, team: str = Team_, name: str = Name_
     )
     return {"judged": outcome.judged, "breached": len(outcome.breached),
             "cleared": outcome.cleared, "retrain_requests": list(requests)}  # fmt: skip
+
+
+# Declared after …/monitors/evaluate, so that path is not taken for a monitor id.
+@router.delete("/models/{team}/{name}/monitors/{monitor_id}", response={204: None, **ERRORS},
+               url_name="api-monitor")  # fmt: skip
+def delete_monitor(
+    request: HttpRequest, monitor_id: int, team: str = Team_, name: str = Name_
+) -> Status:
+    model = model_for_user(request.user, team, name, with_latest=False)
+    monitors.delete_monitor(request.user, get_object_or_404(model.monitors, pk=monitor_id))
+    return Status(204, None)
 
 
 def _retrain_out(request: HttpRequest, r: RetrainRequest) -> dict[str, Any]:

@@ -483,7 +483,7 @@ def test_it_registers_a_version_in_bounded_queries(
     # version, read its id, its edge (3), and the version's lineage references for the
     # answer (1); the savepoint that keeps the version and its lineage in one transaction
     # (2). Nothing else is read back to answer.
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(22):
         response = api.post(M + "/versions", payload)
 
     assert response.status_code == 201, response.content
