@@ -104,6 +104,7 @@ def deployment_detail(request: HtmxHttpRequest, team: str, pk: int) -> HttpRespo
         "replaces": getattr(d, "replaces", None),
         "may_end": d.status == DeploymentStatus.ACTIVE and can(request.user, Action.CONTRIBUTE, d),
         "ended_choices": [(s, DeploymentStatus(s).label) for s in deployments.ENDED],
+        "breaches": d.breaches.select_related("monitor", "retrain_request")[:10],
     }
     return render(request, template, context)
 

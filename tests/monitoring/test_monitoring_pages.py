@@ -44,12 +44,12 @@ def test_the_deployment_page_draws_90_days_in_constant_queries(
     _fill(contributor, deployed, days=90)
     client.force_login(viewer)
     # session, user, memberships, the deployment, what it replaced, the metric names, the
-    # version's offline metrics, one series per metric (2), the nav counts
-    with django_assert_max_num_queries(11):
+    # version's offline metrics, one series per metric (2), its breaches, the nav counts
+    with django_assert_max_num_queries(12):
         response = client.get(deployed.get_absolute_url(), {"days": 90})
     body = response.content.decode()
     assert body.count('class="chart"') == 2
-    assert "offline 0.9300" in body and 'class="reference"' in body  # auc's reference line
+    assert "offline 0.93" in body and 'class="reference"' in body  # auc's reference line
     assert "live p95_latency_ms" in body
     partial = client.get(deployed.get_absolute_url(), {"days": 1}, headers={"HX-Request": "true"})
     assert "<html" not in partial.content.decode() and "live auc" in partial.content.decode()
@@ -62,7 +62,7 @@ def test_the_version_page_shows_its_live_metrics_next_to_the_offline_ones(
     _fill(contributor, deployed, days=2, names=("auc",))
     client.force_login(viewer)
     body = client.get(deployed.version.get_absolute_url()).content.decode()
-    assert 'id="live-metrics"' in body and "offline 0.9300" in body
+    assert 'id="live-metrics"' in body and "offline 0.93" in body
     assert deployed.get_absolute_url() in body
 
 
