@@ -74,6 +74,17 @@ def version_dot(lineage: VersionLineage, version: ModelVersion) -> str | None:
     for code in lineage.code:
         _node(g, _key(NodeType.CODE, code.pk), str(code), code.get_absolute_url(), shape="note",
               style="filled", fillcolor="#f8f9fa")  # fmt: skip
+    for fv in lineage.features:
+        _node(g, _key(NodeType.FEATURES, fv.pk), str(fv), fv.get_absolute_url(), shape="box3d",
+              style="filled", fillcolor="#e0cffc")  # fmt: skip
+    for run in lineage.runs:
+        _node(g, _key(NodeType.RUN, run.pk), f"run {run.external_id}\n{run.job}".strip(),
+              run.get_absolute_url(), shape="component", style="filled",
+              fillcolor="#fff3cd")  # fmt: skip
+    for d in lineage.deployments:
+        _node(g, _key(NodeType.DEPLOYMENT, d.pk), f"{d.environment}\n{d.get_status_display()}",
+              d.get_absolute_url(), shape="hexagon", style="filled",
+              fillcolor="#a3cfbb" if d.status == "active" else "#e9ecef")  # fmt: skip
     for edge in lineage.edges:
         g.edge(_key(*edge.src), _key(*edge.dst),
                label=edge.kind.replace("_", " "), fontsize="8")  # fmt: skip

@@ -248,3 +248,30 @@ def test_the_admin_shows_lineage_read_only(admin_client, contributor, versions):
     page = admin_client.get(reverse("admin:lineage_deployment_change", args=[d.pk]))
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert admin_client.get(reverse("admin:lineage_deployment_add")).status_code == 403
+
+
+def test_the_graph_draws_every_kind_of_node_with_its_label_and_link(contributor, team, versions,
+                                                                    make_version):  # fmt: skip
+    from lineage import render
+
+    version = versions[0]
+    _rich_lineage(team, version, 1, contributor, make_version)
+    found = graph.version_lineage(contributor, version)
+    dot = render.version_dot(found, version)
+    run, fv = found.runs[0], found.features[0]
+    deployment = found.deployments[0]
+    for url in (
+        run.get_absolute_url(),
+        fv.get_absolute_url(),
+        deployment.get_absolute_url(),
+        found.datasets[0].get_absolute_url(),
+        found.ancestors[0][0].get_absolute_url(),
+    ):
+        assert f'URL="{url}"' in dot
+    assert f"run {run.external_id}" in dot and "prod-eu" in dot and str(fv) in dot
+    job = render.job_for(dot)
+    render.run(job.pk)
+    job.refresh_from_db()
+    assert job.state == "done", job.error
+    svg = render.svg_bytes(job).decode()
+    assert svg.count('class="node"') == found.node_count + 1  # no undeclared, unlabelled nodes
