@@ -62,7 +62,9 @@ def seed_pipelines(
     for domain in sorted(domains):
         source = PIPELINE_SOURCES.get(domain, f"raw/{domain}")
         for start in months:
-            run_id = str(uuid.UUID(int=stable_seed("pipeline", team.slug, domain, _month(start))))
+            run_id = str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"pipeline/{team.slug}/{domain}/{start:%Y-%m}")
+            )
             month = _month(start)
             base = {
                 "run": {"runId": run_id},
