@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "lineage",
     "ninja",  # serves the API docs' Swagger UI from its package, not a CDN
     "api",
+    "mlflow_api",
 ]
 
 MIDDLEWARE = [

@@ -138,6 +138,58 @@ def update_model(*, model: RegisteredModel, actor: Any, **changes: Any) -> Regis
     return locked
 
 
+def rename_model(*, model: RegisteredModel, actor: Any, name: str) -> RegisteredModel:
+    """Give a model a new name in its team (maintainers); audited. URLs with the old name
+    stop working, as they name a model by its name."""
+    require(actor, Action.MAINTAIN, model)
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+        old = locked.name
+        locked.name = (name or "").strip()
+        locked.full_clean(validate_unique=False, validate_constraints=False)
+        if locked.name == old:
+            return locked
+        taken = ValidationError(
+            {"name": f"team {locked.team.slug} already has a model named {locked.name!r}"}
+        )
+        clash = RegisteredModel.objects.filter(team_id=locked.team_id, name__iexact=locked.name)
+        if clash.exclude(pk=locked.pk).exists():
+            raise taken
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=["name", "updated_at"])
+        except IntegrityError:
+            raise taken from None
+        audit.record(
+            "model.rename",
+            actor=actor,
+            obj=locked,
+            team=locked.team,
+            changes={"name": [old, locked.name]},
+        )
+    return locked
+
+
+def delete_model(*, model: RegisteredModel, actor: Any) -> None:
+    """Delete a model that has no versions (maintainers); audited. A model with versions
+    keeps its history: archive its versions instead."""
+    require(actor, Action.MAINTAIN, model)
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+        if ModelVersion.objects.filter(model=locked).exists():
+            raise Conflict(
+                f"{locked.name} has versions: Modelgate keeps their history, archive them instead."
+            )
+        audit.record(
+            "model.delete",
+            actor=actor,
+            obj=locked,
+            team=locked.team,
+            changes=audit.diff(model_fields(locked, _tags_of(locked)), {}),
+        )
+        locked.delete()
+
+
 def _tags_of(model: RegisteredModel) -> dict[str, str]:
     return dict(ModelTag.objects.filter(model=model).values_list("key", "value"))
 

@@ -1,0 +1,102 @@
+"""MLflow model names ↔ Modelgate's (team, model).
+
+An MLflow name is `<team>.<model>` (dotted, as in Unity Catalog); a name without a dot,
+or whose first part is no team, resolves in the caller's default team (their MLflow
+setting, else their only team). Names are percent-decoded and NFC-normalised first, so
+spellings that differ only there resolve to one model.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from accounts.models import Membership, Team
+from mlflow_api.errors import invalid
+from mlflow_api.models import UserSettings
+from registry.models import RegisteredModel
+
+MAX_NAME_LENGTH = 200
+
+
+def clean_text(value: Any, field: str, *, required: bool = True) -> str:
+    if value is None or value == "":
+        if required:
+            raise invalid(f"Missing value for required parameter '{field}'.")
+        return ""
+    if not isinstance(value, str):
+        raise invalid(f"Parameter '{field}' must be a string, got {type(value).__name__}.")
+    return value
+
+
+def canonical(raw: Any, field: str = "name") -> str:
+    text = clean_text(raw, field)
+    if len(text) > MAX_NAME_LENGTH * 3:
+        raise invalid(f"Parameter '{field}' is too long.")
+    text = unicodedata.normalize("NFC", unquote(text)).strip()
+    if not text:
+        raise invalid(f"Missing value for required parameter '{field}'.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in text):
+        raise invalid(f"Parameter '{field}' must not contain control characters.")
+    return text
+
+
+@dataclass(frozen=True)
+class ModelName:
+    team: Team
+    name: str
+
+    @property
+    def full(self) -> str:
+        return f"{self.team.slug}.{self.name}"
+
+
+def full_name(model: RegisteredModel) -> str:
+    return f"{model.team.slug}.{model.name}"
+
+
+def default_team(user: Any) -> Team | None:
+    cache = getattr(user, "_mlflow_default_team", False)
+    if cache is not False:
+        return cache
+    chosen = (
+        UserSettings.objects.filter(user_id=user.pk, default_team__isnull=False)
+        .select_related("default_team")
+        .first()
+    )
+    team = chosen.default_team if chosen else None
+    if team is None:
+        teams = list(
+            Team.objects.filter(
+                pk__in=Membership.objects.filter(user_id=user.pk).values("team_id")
+            )[:2]
+        )
+        team = teams[0] if len(teams) == 1 else None
+    user._mlflow_default_team = team
+    return team
+
+
+def _team_by_slug(user: Any, slug: str) -> Team | None:
+    cache = user.__dict__.setdefault("_mlflow_teams", {})
+    if slug not in cache:
+        cache[slug] = Team.objects.filter(slug=slug).first()
+    return cache[slug]
+
+
+def resolve(user: Any, raw: Any, field: str = "name") -> ModelName:
+    """The team and model name an MLflow name means for this user."""
+    text = canonical(raw, field)
+    prefix, dot, rest = text.partition(".")
+    if dot and rest:
+        team = _team_by_slug(user, prefix)
+        if team is not None:
+            return ModelName(team, rest)
+    team = default_team(user)
+    if team is None:
+        raise invalid(
+            f"Model name {text!r} names no team: use '<team>.<model>', or choose a default "
+            "team for MLflow names on your profile page."
+        )
+    return ModelName(team, text)
