@@ -89,9 +89,11 @@ def resolve(user: Any, raw: Any, field: str = "name") -> ModelName:
     """The team and model name an MLflow name means for this user."""
     text = canonical(raw, field)
     prefix, dot, rest = text.partition(".")
-    if dot and rest:
+    if dot:
         team = _team_by_slug(user, prefix)
         if team is not None:
+            if not rest:
+                raise invalid(f"Model name {text!r} names a team but no model.")
             return ModelName(team, rest)
     team = default_team(user)
     if team is None:

@@ -88,9 +88,9 @@ def _params(request: HttpRequest) -> dict[str, Any]:
         try:
             body = json.loads(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise MlflowError("MALFORMED_REQUEST", f"Malformed JSON body: {exc}") from None
+            raise invalid(f"Malformed JSON body: {exc}") from None
         if not isinstance(body, dict):
-            raise MlflowError("MALFORMED_REQUEST", "The JSON body must be an object.")
+            raise invalid("The JSON body must be an object.")
         params.update(body)
     return params
 

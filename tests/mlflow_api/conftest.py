@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,8 @@ def _mlflow_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 @pytest.fixture
 def secret_for() -> Callable[..., str]:
     def make(user: Any, scopes: tuple[str, ...] = ("read", "write")) -> str:
-        _token, secret = tokens.create(user, name=f"mlflow-{len(scopes)}", scopes=list(scopes))
+        name = f"mlflow-{uuid.uuid4().hex[:8]}"
+        _token, secret = tokens.create(user, name=name, scopes=list(scopes))
         return secret
 
     return make

@@ -9,7 +9,12 @@ from accounts.models import AuditEvent
 from mlflow_api.models import UserSettings, VersionSource
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Stage
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    # MLflow deprecates stages (aliases replace them); Modelgate keeps serving both.
+    pytest.mark.filterwarnings("ignore:.*transition_model_version_stage:FutureWarning"),
+    pytest.mark.filterwarnings("ignore:.*get_latest_versions:FutureWarning"),
+]
 
 
 def error_code(exc: pytest.ExceptionInfo[MlflowException]) -> str:
