@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from django.db.models import Exists, OuterRef
+
+from accounts import policy
 from accounts.models import Membership, Team
 from mlflow_api.errors import invalid
 from mlflow_api.models import UserSettings
@@ -58,22 +61,25 @@ def full_name(model: RegisteredModel) -> str:
 
 
 def default_team(user: Any) -> Team | None:
+    """The user's MLflow default team: their setting, else their only team. One query
+    for members (which also primes the permission policy's cache of their roles)."""
     cache = getattr(user, "_mlflow_default_team", False)
     if cache is not False:
         return cache
-    chosen = (
-        UserSettings.objects.filter(user_id=user.pk, default_team__isnull=False)
-        .select_related("default_team")
-        .first()
+    chosen = UserSettings.objects.filter(user_id=user.pk).values("default_team_id")
+    rows = list(
+        Membership.objects.filter(user_id=user.pk)
+        .order_by()
+        .select_related("team")
+        .annotate(is_default=Exists(chosen.filter(default_team_id=OuterRef("team_id"))))
     )
-    team = chosen.default_team if chosen else None
-    if team is None:
-        teams = list(
-            Team.objects.filter(
-                pk__in=Membership.objects.filter(user_id=user.pk).values("team_id")
-            )[:2]
-        )
-        team = teams[0] if len(teams) == 1 else None
+    policy.prime_memberships(user, {m.team_id: m.role for m in rows})
+    team = next((m.team for m in rows if m.is_default), None)
+    if team is None and len(rows) == 1:
+        team = rows[0].team
+    if team is None and user.is_superuser:  # may choose a team they are no member of
+        setting = UserSettings.objects.filter(user_id=user.pk).select_related("default_team")
+        team = next((s.default_team for s in setting), None)
     user._mlflow_default_team = team
     return team
 

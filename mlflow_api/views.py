@@ -25,6 +25,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts import policy
 from accounts.policy import Action, require
 from mlflow_api import filters, names
 from mlflow_api.auth import authenticate
@@ -250,15 +251,26 @@ def _version_qs() -> QuerySet[ModelVersion]:
 def _version(
     user: Any, params: dict[str, Any], action: Action = Action.VIEW
 ) -> tuple[RegisteredModel, ModelVersion]:
-    model = _model(user, params)
+    """The version, through the permission policy (readable models only, then the
+    action's role), with the model: one query."""
+    name = names.resolve(user, params.get("name"))
     number = _version_number(params)
-    mv = _version_qs().filter(model=model, sequence=number).first()
+    mv = (
+        _version_qs()
+        .filter(model__team=name.team, model__name=name.name, sequence=number)
+        .filter(policy.readable_models_q(user, "model"))
+        .first()
+    )
     if mv is None:
-        raise not_found(
-            f"Model Version (name={names.full_name(model)}, version={number}) not found"
-        )
+        if (
+            not RegisteredModel.objects.visible_to(user)
+            .filter(team=name.team, name=name.name)
+            .exists()
+        ):
+            raise not_found(f"Registered Model with name={name.full} not found")
+        raise not_found(f"Model Version (name={name.full}, version={number}) not found")
     require(user, action, mv)
-    return model, mv
+    return mv.model, mv
 
 
 # --- wire format --------------------------------------------------------------------------
@@ -614,8 +626,14 @@ def create_model_version(request: HttpRequest, user: Any, params: dict[str, Any]
     with transaction.atomic():
         version = _version_string(model, explicit)
         mv = services.register_version(model=model, actor=user, metadata=metadata, version=version)
-        VersionSource.objects.create(version=mv, source=source, run_id=run_id, run_link=run_link)
-    return {"model_version": _full_version_json(mv)}
+        mv.mlflow = VersionSource.objects.create(
+            version=mv, source=source, run_id=run_id, run_link=run_link
+        )
+    # Answered from what was written: register_version hands back its tags; a new
+    # version has no aliases yet.
+    mv.model, mv.created_by = model, user
+    mv._prefetched_objects_cache["aliases"] = Alias.objects.none()
+    return {"model_version": version_json(mv)}
 
 
 @endpoint("GET")
