@@ -254,8 +254,12 @@ def register_version(
     version: str | None = None,
     files: Sequence[ArtifactUpload] = (),
     blobs: Sequence[tuple[str, str]] = (),
+    sequence: int | None = None,
 ) -> ModelVersion:
     """Create a version with its metadata and artifacts, all or nothing.
+
+    `sequence` keeps a number given elsewhere (an import from another registry): it must
+    be above the model's last one (gaps are allowed); by default the next number is taken.
 
     `files` are streams to store; `blobs` are (path, sha256) pairs naming bytes stored
     already: a completed upload session of the actor (registry.uploads), or a blob of a
@@ -309,6 +313,7 @@ def register_version(
                 [*staged, *(b for _path, b in from_sessions)],
                 automatic=automatic,
                 existing=existing,
+                sequence=sequence,
             )
             # The deliveries commit with the version; the team's webhooks were looked up
             # before the locks were taken.
@@ -429,6 +434,7 @@ def _create_version_rows(
     *,
     automatic: bool,
     existing: Sequence[tuple[str, Blob]] = (),
+    sequence: int | None = None,
 ) -> ModelVersion:
     """Write the version's rows inside the registering transaction.
 
@@ -491,7 +497,13 @@ def _create_version_rows(
     locked = _lock_model_row(model.pk)
     if automatic:
         mv.version = version = _next_free_timestamp(model, version)
-    sequence = locked.last_sequence + 1
+    if sequence is None:
+        sequence = locked.last_sequence + 1
+    elif not locked.last_sequence < sequence <= versioning.MAX_SEQUENCE:
+        raise ValidationError(
+            {"sequence": f"{model.name} is at number {locked.last_sequence}: "
+                         f"{sequence} cannot be kept"}
+        )  # fmt: skip
     mv.sequence = sequence
     mv.sort_key = versioning.sort_key(model.versioning_scheme, version, sequence)
     mv.task_type = metadata.task_type or locked.task_type
