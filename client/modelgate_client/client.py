@@ -16,6 +16,7 @@ import requests
 from tqdm import tqdm
 
 from modelgate_client import capture as _capture
+from modelgate_client import dvc as _dvc
 
 READ_SIZE = 1024 * 1024  # hashing and download chunk
 RETRY_STATUS = frozenset({502, 503, 504})
@@ -371,6 +372,7 @@ class Client:
         datasets: Iterable[str | Mapping[str, Any]] | None = None,
         parents: Iterable[str | Mapping[str, Any]] | None = None,
         capture: bool = True,
+        dvc: bool | str | os.PathLike[str] = True,
         progress: bool | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
@@ -382,6 +384,9 @@ class Client:
         `datasets` are URIs, "[team/]name[@version]" strings or objects (name, version,
         uri, digest, size_bytes, rows, schema); `parents` are "[team/]model@version" or
         {"version": ..., "kind": "fine_tuned_from" | "distilled_from" | "derived_from"}.
+        With `dvc` (and capture), the datasets DVC tracks in the training repository
+        (`dvc.lock`, `*.dvc`; the repository holding the working directory, or the path
+        given) are added to `datasets`: path, md5/etag and the default remote's URL.
         Other server fields (framework, task_type, training_started_at, ...) go in
         `extra`. Returns the created version, as GET would answer it.
         """
@@ -413,6 +418,16 @@ class Client:
         for key, refs in (("datasets", datasets), ("parents", parents)):
             if refs is not None:
                 body[key] = [ref if isinstance(ref, Mapping) else str(ref) for ref in refs]
+        if capture and dvc:
+            start = None if dvc is True else dvc
+            tracked = self._safe(lambda: _dvc.datasets(start)) or []
+            named = {
+                ref.get("name") if isinstance(ref, Mapping) else ref
+                for ref in body.get("datasets", [])
+            }
+            extra_refs = [ref for ref in tracked if ref["name"] not in named]
+            if extra_refs:
+                body["datasets"] = [*body.get("datasets", []), *extra_refs]
         if capture:
             body.setdefault("environment", self._safe(capture_environment))
             where = pairs[0][1].parent if pairs else None
