@@ -32,7 +32,10 @@ class VersionSource(models.Model):
 
 class UserSettings(models.Model):
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="mlflow_settings",
     )
     default_team = models.ForeignKey(
         Team,
