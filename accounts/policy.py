@@ -56,6 +56,13 @@ def memberships(user: Any) -> dict[int, str]:
     return cache
 
 
+def prime_memberships(user: Any, roles: dict[int, str]) -> None:
+    """Cache the user's roles read by a caller's own query of their memberships (every
+    one of them), so the checks of this request do not read them again."""
+    if user.is_authenticated:
+        user._modelgate_roles = dict(roles)
+
+
 def forget_memberships(user: Any) -> None:
     """Drop the cached roles after changing this user's memberships."""
     # Through attribute access, so a request's lazy user object forwards it to the user.

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "cards",
     "ninja",  # serves the API docs' Swagger UI from its package, not a CDN
     "api",
+    "mlflow_api",
 ]
 
 MIDDLEWARE = [

@@ -148,6 +148,58 @@ def update_model(*, model: RegisteredModel, actor: Any, **changes: Any) -> Regis
     return locked
 
 
+def rename_model(*, model: RegisteredModel, actor: Any, name: str) -> RegisteredModel:
+    """Give a model a new name in its team (maintainers); audited. URLs with the old name
+    stop working, as they name a model by its name."""
+    require(actor, Action.MAINTAIN, model)
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+        old = locked.name
+        locked.name = (name or "").strip()
+        locked.full_clean(validate_unique=False, validate_constraints=False)
+        if locked.name == old:
+            return locked
+        taken = ValidationError(
+            {"name": f"team {locked.team.slug} already has a model named {locked.name!r}"}
+        )
+        clash = RegisteredModel.objects.filter(team_id=locked.team_id, name__iexact=locked.name)
+        if clash.exclude(pk=locked.pk).exists():
+            raise taken
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=["name", "updated_at"])
+        except IntegrityError:
+            raise taken from None
+        audit.record(
+            "model.rename",
+            actor=actor,
+            obj=locked,
+            team=locked.team,
+            changes={"name": [old, locked.name]},
+        )
+    return locked
+
+
+def delete_model(*, model: RegisteredModel, actor: Any) -> None:
+    """Delete a model that has no versions (maintainers); audited. A model with versions
+    keeps its history: archive its versions instead."""
+    require(actor, Action.MAINTAIN, model)
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+        if ModelVersion.objects.filter(model=locked).exists():
+            raise Conflict(
+                f"{locked.name} has versions: Modelgate keeps their history, archive them instead."
+            )
+        audit.record(
+            "model.delete",
+            actor=actor,
+            obj=locked,
+            team=locked.team,
+            changes=audit.diff(model_fields(locked, _tags_of(locked)), {}),
+        )
+        locked.delete()
+
+
 def _tags_of(model: RegisteredModel) -> dict[str, str]:
     return dict(ModelTag.objects.filter(model=model).values_list("key", "value"))
 
@@ -212,8 +264,12 @@ def register_version(
     version: str | None = None,
     files: Sequence[ArtifactUpload] = (),
     blobs: Sequence[tuple[str, str]] = (),
+    sequence: int | None = None,
 ) -> ModelVersion:
     """Create a version with its metadata and artifacts, all or nothing.
+
+    `sequence` keeps a number given elsewhere (an import from another registry): it must
+    be above the model's last one (gaps are allowed); by default the next number is taken.
 
     `files` are streams to store; `blobs` are (path, sha256) pairs naming bytes stored
     already: a completed upload session of the actor (registry.uploads), or a blob of a
@@ -267,6 +323,7 @@ def register_version(
                 [*staged, *(b for _path, b in from_sessions)],
                 automatic=automatic,
                 existing=existing,
+                sequence=sequence,
             )
             # The deliveries commit with the version; the team's webhooks were looked up
             # before the locks were taken.
@@ -387,6 +444,7 @@ def _create_version_rows(
     *,
     automatic: bool,
     existing: Sequence[tuple[str, Blob]] = (),
+    sequence: int | None = None,
 ) -> ModelVersion:
     """Write the version's rows inside the registering transaction.
 
@@ -449,7 +507,13 @@ def _create_version_rows(
     locked = _lock_model_row(model.pk)
     if automatic:
         mv.version = version = _next_free_timestamp(model, version)
-    sequence = locked.last_sequence + 1
+    if sequence is None:
+        sequence = locked.last_sequence + 1
+    elif not locked.last_sequence < sequence <= versioning.MAX_SEQUENCE:
+        raise ValidationError(
+            {"sequence": f"{model.name} is at number {locked.last_sequence}: "
+                         f"{sequence} cannot be kept"}
+        )  # fmt: skip
     mv.sequence = sequence
     mv.sort_key = versioning.sort_key(model.versioning_scheme, version, sequence)
     mv.task_type = metadata.task_type or locked.task_type

@@ -26,8 +26,9 @@ def _profile_context(request: HtmxHttpRequest, form: TokenForm) -> dict[str, Any
     for token in user_tokens:
         token.status = tokens.status(token, now)  # type: ignore[attr-defined]
     return {
+        # With the user's MLflow settings (mlflow_api), shown beside the teams.
         "memberships": Membership.objects.filter(user=request.user)
-        .select_related("team")
+        .select_related("team", "user__mlflow_settings")
         .order_by("team__name"),
         "tokens": user_tokens,
         "form": form,

@@ -16,6 +16,7 @@ import requests
 from tqdm import tqdm
 
 from modelgate_client import capture as _capture
+from modelgate_client import dvc as _dvc
 
 READ_SIZE = 1024 * 1024  # hashing and download chunk
 RETRY_STATUS = frozenset({502, 503, 504})
@@ -515,6 +516,7 @@ class Client:
         run: str | Mapping[str, Any] | None = None,
         retrain_request: int | None = None,
         capture: bool = True,
+        dvc: bool | str | os.PathLike[str] = True,
         progress: bool | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
@@ -530,7 +532,10 @@ class Client:
         version, features, digest); `run` is the training run's id in your orchestrator,
         or an object (external_id, url, started_at, ended_at, hardware, params, metrics);
         `retrain_request` is the id of the retrain request this version answers (its
-        version becomes the parent).
+        version becomes the parent). With `dvc` (and capture), the datasets DVC tracks in
+        the training repository (`dvc.lock`, `*.dvc`; the repository holding the working
+        directory, or the path given) are added to `datasets`: path, md5/etag and the
+        default remote's URL.
         Other server fields (framework, task_type, training_started_at, ...) go in
         `extra`. Returns the created version, as GET would answer it.
         """
@@ -566,6 +571,16 @@ class Client:
             body["run"] = dict(run) if isinstance(run, Mapping) else str(run)
         if retrain_request is not None:
             body["retrain_request"] = int(retrain_request)
+        if capture and dvc:
+            start = None if dvc is True else dvc
+            tracked = self._safe(lambda: _dvc.datasets(start)) or []
+            named = {
+                ref.get("name") if isinstance(ref, Mapping) else ref
+                for ref in body.get("datasets", [])
+            }
+            extra_refs = [ref for ref in tracked if ref["name"] not in named]
+            if extra_refs:
+                body["datasets"] = [*body.get("datasets", []), *extra_refs]
         if capture:
             body.setdefault("environment", self._safe(capture_environment))
             where = pairs[0][1].parent if pairs else None
