@@ -112,7 +112,13 @@ def _version_summary(mv: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _version_out(request: HttpRequest, mv: ModelVersion) -> dict[str, Any]:
+def _version_out(
+    request: HttpRequest,
+    mv: ModelVersion,
+    lineage_refs: dict[int, tuple[list[str], list[str]]] | None = None,
+) -> dict[str, Any]:
+    """The version as GET answers it; `lineage_refs` (direct_references' answer) when the
+    caller knows it without asking the database."""
     team, name = mv.model.team.slug, mv.model.name
     metrics: dict[str, dict[str, Any]] = {}
     for metric in mv.metrics.all():
@@ -121,7 +127,8 @@ def _version_out(request: HttpRequest, mv: ModelVersion) -> dict[str, Any]:
             "direction": metric.direction,
         }
     duration = mv.training_duration
-    lineage_refs = graph.direct_references(request.user, [mv.pk])
+    if lineage_refs is None:
+        lineage_refs = graph.direct_references(request.user, [mv.pk])
     artifacts = [
         {
             "path": a.path,
@@ -350,7 +357,11 @@ def create_version(
         graph.record_version_lineage(mv, datasets, parents, features, run)
         if retraining is not None:
             retrain.link(retraining, mv, request.user)
-    return Status(201, _version_out(request, mv))  # as GET would answer it
+    # As GET would answer it. A version registered without datasets or parents has no
+    # edges direct_references reports (code, run and feature-set edges are not among
+    # them), so its empty answer needs no query.
+    known = {} if not datasets and not parents else None
+    return Status(201, _version_out(request, mv, known))
 
 
 VERSION_PATH = MODEL_PATH + "/versions/{version}"
