@@ -8,12 +8,15 @@ be overridden there.
   send many small requests on one connection, and the default sync workers close the
   connection after every response, so each request paid for a new TCP connection. With
   gthread an idle keep-alive connection waits in the worker's poller, not in a thread.
-  WEB_THREADS threads per process, default 1: measured with bench/api.py on 2 cores, 4
-  workers of 1 thread spent 7.6 ms of gunicorn CPU per registration where 4 workers of 4
-  threads spent 9.4-10 ms (the threads of one process contend for its GIL), so add
-  processes for CPU-bound load and threads only where requests mostly wait (slow clients,
-  remote storage). Each thread keeps its own database connection (CONN_MAX_AGE), so
-  PostgreSQL sees up to WEB_CONCURRENCY x WEB_THREADS connections.
+  WEB_THREADS threads per process, default 1. On 2 shared cores bench/api.py measured
+  about the same gunicorn CPU per registration with 4 workers of 1 thread (7.6-10.4 ms,
+  by the machine's load) as with 4 workers of 4 threads (9.4-10.4 ms): the threads of one
+  process share its GIL, so they add no CPU for CPU-bound API load, while every thread
+  costs a database connection and, during uploads, an 8 MiB chunk buffer (RSS growth
+  during a 1 GiB upload: 18-20 MiB with 1 thread, 29-47 MiB with 4). Add processes for
+  CPU; raise WEB_THREADS where requests mostly wait (slow clients, remote storage). Each
+  thread keeps its own database connection (CONN_MAX_AGE), so PostgreSQL sees up to
+  WEB_CONCURRENCY x WEB_THREADS connections.
 - preload_app: Django is imported and set up once, in the master, before the workers
   fork (a faster start and shared memory pages). Nothing opens a database or Redis
   connection at import time, so no connection is shared across the fork.
