@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import nullcontext
 from typing import Any
 
 from django.conf import settings
@@ -112,7 +113,13 @@ def _version_summary(mv: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _version_out(request: HttpRequest, mv: ModelVersion) -> dict[str, Any]:
+def _version_out(
+    request: HttpRequest,
+    mv: ModelVersion,
+    lineage_refs: dict[int, tuple[list[str], list[str]]] | None = None,
+) -> dict[str, Any]:
+    """The version as GET answers it; `lineage_refs` (direct_references' answer) when the
+    caller knows it without asking the database."""
     team, name = mv.model.team.slug, mv.model.name
     metrics: dict[str, dict[str, Any]] = {}
     for metric in mv.metrics.all():
@@ -121,7 +128,8 @@ def _version_out(request: HttpRequest, mv: ModelVersion) -> dict[str, Any]:
             "direction": metric.direction,
         }
     duration = mv.training_duration
-    lineage_refs = graph.direct_references(request.user, [mv.pk])
+    if lineage_refs is None:
+        lineage_refs = graph.direct_references(request.user, [mv.pk])
     artifacts = [
         {
             "path": a.path,
@@ -343,14 +351,26 @@ def create_version(
         # The version it replaces is a parent, as the retrain request says.
         parents.append(graph.ParentRef(retraining.version, EdgeKind.DERIVED_FROM))
     metadata = clean_version_metadata(data)
-    # One transaction: a version is never committed without the lineage it was sent with.
-    with transaction.atomic():
-        mv = services.register_version(model=model, actor=request.user, metadata=metadata,
-                                       version=version, blobs=files)  # fmt: skip
+
+    def lineage(mv: ModelVersion) -> None:
+        # Edges name the version by id (no foreign key), so they are written with its
+        # reserved id before the model's and the audit log's locks are taken.
         graph.record_version_lineage(mv, datasets, parents, features, run)
+
+    # One transaction: a version is never committed without the lineage it was sent with
+    # (register_version's own, or with the retrain link this one around it).
+    with transaction.atomic() if retraining is not None else nullcontext():
+        mv = services.register_version(model=model, actor=request.user, metadata=metadata,
+                                       version=version, blobs=files,
+                                       references=lineage)  # fmt: skip
         if retraining is not None:
+            # After the locks: it appends an audit event (the audit head is taken last).
             retrain.link(retraining, mv, request.user)
-    return Status(201, _version_out(request, mv))  # as GET would answer it
+    # As GET would answer it. A version registered without datasets or parents has no
+    # edges direct_references reports (code, run and feature-set edges are not among
+    # them), so its empty answer needs no query.
+    known = {} if not datasets and not parents else None
+    return Status(201, _version_out(request, mv, known))
 
 
 VERSION_PATH = MODEL_PATH + "/versions/{version}"

@@ -10,7 +10,8 @@ What it does, all against 127.0.0.1 only:
 1. Creates a fresh database ``modelgate_bench_api`` (dropped first if it exists), migrates
    it, and creates a team ``bench``, a maintainer with a read+write API token, and two
    semantic-versioned models: ``bench/metadata-only`` and ``bench/artifact``.
-2. Starts ``gunicorn config.wsgi -w WORKERS`` on a free port (DEBUG off, PostgreSQL,
+2. Starts ``gunicorn -c config/gunicorn.py config.wsgi -w WORKERS`` (the production
+   settings: gthread workers with keep-alive) on a free port (DEBUG off, PostgreSQL,
    artifacts under /tmp/bench-api-var) and waits until it answers.
 3. Metadata-only registration: sequential p50/p95 latency of POST …/versions (warm-up
    first), then CONCURRENCY client threads (each its own connection) registering
@@ -29,9 +30,10 @@ What it does, all against 127.0.0.1 only:
 
 Exit status: 0 if every target passed, 1 if any failed or the run broke.
 
-Notes on the client: it uses only the standard library (http.client). Gunicorn's default
-sync workers close the connection after each response, so a "keep-alive" client reconnects
-per request (http.client does that transparently); the figures include that connect.
+Notes on the client: it uses only the standard library (http.client), one persistent
+connection per client thread, as the Python client's requests.Session does. The server
+keeps connections open (config/gunicorn.py); should it close one, the client reconnects
+transparently and the figures include that connect.
 """
 
 from __future__ import annotations
@@ -179,6 +181,8 @@ class Server:
         self.proc = subprocess.Popen(
             [
                 gunicorn,
+                "-c",
+                str(ROOT / "config" / "gunicorn.py"),
                 "config.wsgi",
                 "-w",
                 str(workers),

@@ -176,6 +176,11 @@ def hash_durably(name: str) -> tuple[str, int]:
     return result
 
 
+def fsync_staged(name: str) -> None:
+    """Make a staged object on local storage durable (its bytes hashed already)."""
+    _fsync(artifact_storage.path(name))
+
+
 def commit_blobs(staged: list[StagedBlob]) -> None:
     """Give staged uploads their content address; call inside the registering transaction.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -265,11 +265,18 @@ def register_version(
     files: Sequence[ArtifactUpload] = (),
     blobs: Sequence[tuple[str, str]] = (),
     sequence: int | None = None,
+    references: Callable[[ModelVersion], None] | None = None,
 ) -> ModelVersion:
     """Create a version with its metadata and artifacts, all or nothing.
 
     `sequence` keeps a number given elsewhere (an import from another registry): it must
     be above the model's last one (gaps are allowed); by default the next number is taken.
+    `references(version)`, when given, writes rows that refer to the new version and need
+    no lock (its lineage edges, say), in the same transaction: with the version's metrics
+    and tags, before the model's lock where the id is known up front (PostgreSQL), so they
+    do not lengthen the time the model and the audit log stay locked. It sees the version
+    unsaved, with its id, model and metadata but no sequence number yet; an automatic
+    timestamp version may still move to the next free second.
 
     `files` are streams to store; `blobs` are (path, sha256) pairs naming bytes stored
     already: a completed upload session of the actor (registry.uploads), or a blob of a
@@ -324,12 +331,13 @@ def register_version(
                 automatic=automatic,
                 existing=existing,
                 sequence=sequence,
-            )
-            # The deliveries commit with the version; the team's webhooks were looked up
-            # before the locks were taken.
-            webhooks.emit(
-                model.team, webhooks.Event.VERSION_REGISTERED, {}, actor=actor, version=mv,
-                hooks=hooks,
+                references=references,
+                # The deliveries commit with the version, queued before the audit log's
+                # head is locked; the team's webhooks were looked up before any lock.
+                saved=lambda mv: webhooks.emit(
+                    model.team, webhooks.Event.VERSION_REGISTERED, {}, actor=actor,
+                    version=mv, hooks=hooks,
+                ),
             )  # fmt: skip
         # A session's bytes promoted to their address are gone; those whose blob was
         # stored already are deleted once the version is committed.
@@ -445,15 +453,20 @@ def _create_version_rows(
     automatic: bool,
     existing: Sequence[tuple[str, Blob]] = (),
     sequence: int | None = None,
+    references: Callable[[ModelVersion], None] | None = None,
+    saved: Callable[[ModelVersion], None] | None = None,
 ) -> ModelVersion:
     """Write the version's rows inside the registering transaction.
+
+    `saved(version)` runs once the version row is written, before the audit event.
 
     The model row lock serialises the registrations of one model from the moment it is
     taken until the transaction commits, so its hold time bounds how many registrations a
     second one model takes. Everything that does not need the sequence number is therefore
-    built before it is taken (on PostgreSQL even the version's metrics, tags and first
-    transition are written before it), and the audit log's head (one lock for the whole
-    site) is taken last: only the blobs' promotion follows it, for registrations with files.
+    built before it is taken (on PostgreSQL even the version's metrics, tags, first
+    transition and the caller's `references` are written before it), and the audit log's
+    head (one lock for the whole site) is taken last: only the blobs' promotion follows it,
+    for registrations with files.
     """
     mv = ModelVersion(
         model=model,
@@ -495,10 +508,13 @@ def _create_version_rows(
             version=mv, from_stage="", to_stage=Stage.DEVELOPMENT, actor=actor, comment="registered"
         )
         _sort_as_stored(mv, metrics, tags)
+        if references is not None:
+            references(mv)
 
     # Where the database hands out the version's id up front (PostgreSQL), its metrics,
-    # tags and first transition are written before the lock: foreign keys are checked at
-    # commit (Django creates them DEFERRABLE INITIALLY DEFERRED), when the version exists.
+    # tags, first transition and the caller's references are written before the lock:
+    # foreign keys are checked at commit (Django creates them DEFERRABLE INITIALLY
+    # DEFERRED), when the version exists.
     mv.pk = _reserve_id(ModelVersion)
     pk_reserved = mv.pk is not None
     if pk_reserved:
@@ -537,6 +553,12 @@ def _create_version_rows(
         version_count=locked.version_count + 1,
         latest_version_id=mv.pk if newest else locked.latest_version_id,
     )
+    # Rows that need the version's number, before the audit log's head is locked: that
+    # lock serialises every audited change in the site until this transaction commits.
+    # (Foreign keys are checked at commit: the artifacts' new blobs are inserted below.)
+    Artifact.objects.bulk_create(blob_artifacts)
+    if saved is not None:
+        saved(mv)
     audit.record(
         "version.register",
         actor=actor,
@@ -556,7 +578,6 @@ def _create_version_rows(
     )
     # Last, so that nothing after it can fail: the blobs become visible at their address.
     artifacts.commit_blobs(staged)
-    Artifact.objects.bulk_create(blob_artifacts)
     # Artifacts are listed in the database's path order: only "none" is known without it.
     _preload(mv, metrics=metrics, tags=tags, **({} if blob_artifacts else {"artifacts": []}))
     return mv

@@ -371,3 +371,89 @@ def test_the_expire_uploads_command_sweeps_old_sessions(contributor, model):
     call_command("expire_uploads", stdout=out)
     assert "Expired 1 upload session" in out.getvalue()
     assert not UploadSession.objects.exists()
+
+
+BLOCKS = os.urandom(20_000)  # one chunk of whole blocks, one of a block and a tail
+
+
+def test_whole_blocks_go_around_the_page_cache_and_the_tail_through_it(
+    contributor, model, monkeypatch
+):
+    direct: list[tuple[int, int]] = []
+    real = uploads._write_direct
+
+    def spy(path: str, start: int, parts: list[bytes]) -> int:
+        written = real(path, start, parts)
+        direct.append((start, written))
+        return written
+
+    monkeypatch.setattr(uploads, "_write_direct", spy)
+    session = uploads.create_upload(actor=contributor, sha256=sha(BLOCKS), size=len(BLOCKS))
+    send(session, BLOCKS, step=12_288)
+    folder = os.path.dirname(artifact_storage.path(session.temp_name))
+    if folder not in uploads._direct_unsupported and hasattr(os, "O_DIRECT"):
+        assert direct == [(0, 12_288), (12_288, 4096)]
+    with open(artifact_storage.path(session.temp_name), "rb") as fh:
+        assert fh.read() == BLOCKS
+    assert uploads.complete_upload(session).complete
+
+
+def test_a_file_system_without_o_direct_gets_buffered_writes(contributor, model, monkeypatch):
+    if not hasattr(os, "O_DIRECT"):
+        pytest.skip("no O_DIRECT here")
+    real_open = os.open
+
+    def refuse_direct(path, flags, *args):
+        if flags & os.O_DIRECT:
+            raise OSError(22, "Invalid argument", path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(uploads.os, "open", refuse_direct)
+    monkeypatch.setattr(uploads, "_direct_unsupported", set())
+    session = uploads.create_upload(actor=contributor, sha256=sha(BLOCKS), size=len(BLOCKS))
+    send(session, BLOCKS, step=12_288)
+    assert uploads._direct_unsupported == {
+        os.path.dirname(artifact_storage.path(session.temp_name))
+    }
+    with open(artifact_storage.path(session.temp_name), "rb") as fh:
+        assert fh.read() == BLOCKS
+    assert uploads.complete_upload(session).complete
+
+
+def test_completion_uses_the_hash_taken_as_the_chunks_came(contributor, model, monkeypatch):
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    send(session, DATA)
+
+    def no_read_back(name: str):
+        raise AssertionError("the upload was read back")
+
+    monkeypatch.setattr(artifacts, "hash_durably", no_read_back)
+    assert uploads.complete_upload(session).complete
+    register(model, contributor, "1.0.0", [("model.bin", SHA)])
+    assert artifact_storage.open(blob_storage_name(SHA)).read() == DATA
+
+
+def test_chunks_received_elsewhere_are_hashed_by_reading_them_back(contributor, model, monkeypatch):
+    read_back: list[str] = []
+    real = artifacts.hash_durably
+    monkeypatch.setattr(
+        artifacts, "hash_durably", lambda name: (read_back.append(name), real(name))[1]
+    )
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    for start in range(0, len(DATA), 4000):
+        if start == 8000:
+            uploads._RunningHash.forget(session)  # this chunk came to another process
+        chunk = DATA[start : start + 4000]
+        uploads.write_chunk(session, io.BytesIO(chunk), start=start, total=len(DATA))
+    assert uploads.complete_upload(session).complete
+    assert read_back == [session.temp_name]
+
+
+def test_the_running_hash_is_checked_against_the_declared_one(contributor, model):
+    other = os.urandom(len(DATA))
+    session = uploads.create_upload(actor=contributor, sha256=sha(other), size=len(DATA))
+    send(session, DATA)
+    with pytest.raises(uploads.ChecksumMismatch):
+        uploads.complete_upload(session)
+    assert not UploadSession.objects.exists()
+    assert uploads._RunningHash.take(session) is None
