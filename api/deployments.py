@@ -13,6 +13,7 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from ninja import Router, Schema, Status
 
 from api.pagination import page
@@ -137,6 +138,8 @@ def _page(
     if at is not None:
         if not environment:
             raise ValidationError({"environment": "is required with at"})
+        if timezone.is_naive(at):
+            raise ValidationError({"at": "needs a time zone, e.g. 2026-05-01T12:00:00Z"})
         qs = deployments.deployed_at(request.user, environment, at, model)
     else:
         qs = deployments.history(request.user, model, environment)

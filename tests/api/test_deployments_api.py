@@ -105,9 +105,12 @@ def test_a_replacement_cannot_start_before_the_live_deployment(as_user, contribu
     assert Deployment.objects.count() == 1
 
 
-def test_at_needs_an_environment(as_user, viewer, versions):
+def test_at_needs_an_environment_and_a_time_zone(as_user, viewer, versions):
     response = as_user(viewer).get(f"{MODEL}/deployments", data={"at": "2026-01-01T00:00:00Z"})
     assert_error(response, 400, "invalid", "environment")
+    query = {"environment": "prod-eu", "at": "2026-01-01T00:00:00"}
+    naive = as_user(viewer).get(f"{MODEL}/deployments", data=query)
+    assert_error(naive, 400, "invalid", "at")
 
 
 def test_viewers_read_but_may_not_deploy_and_outsiders_see_nothing(
