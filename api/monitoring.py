@@ -169,7 +169,7 @@ class EvaluationOut(Schema):
 def evaluate_monitors(request: HttpRequest, team: str = Team_, name: str = Name_) -> Any:
     """Judge the model's monitors now (contributors), as the minutely beat task would."""
     model = model_for_user(request.user, team, name, Action.CONTRIBUTE, with_latest=False)
-    outcome = evaluate.evaluate_all(monitors=list(model.monitors.filter(enabled=True)))
+    outcome = evaluate.evaluate_model(model)
     requests = RetrainRequest.objects.filter(breach__in=outcome.breached).values_list(
         "pk", flat=True
     )

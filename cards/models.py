@@ -39,7 +39,3 @@ class ModelCard(models.Model):
 
     def __str__(self) -> str:
         return f"model card of {self.version}"
-
-    @property
-    def model(self) -> models.Model:
-        return self.version.model

@@ -249,10 +249,6 @@ class Deployment(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("deployment", args=[self.model.team.slug, self.pk])
 
-    @property
-    def team(self) -> Team:
-        return self.model.team
-
 
 class Edge(models.Model):
     """One typed, directed link from an upstream node to a downstream one."""

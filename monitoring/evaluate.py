@@ -24,7 +24,7 @@ from django.utils import timezone
 from lineage.models import Deployment, DeploymentStatus
 from monitoring import retrain, rules, series
 from monitoring.models import Breach, Monitor
-from registry.models import Metric
+from registry.models import Metric, RegisteredModel
 from registry.search import SearchError
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,11 @@ def evaluate_all(now: dt.datetime | None = None, monitors: list[Monitor] | None 
                 outcome.cleared += 1
     Monitor.objects.filter(pk__in=[m.pk for m in monitors]).update(last_evaluated_at=now)
     return outcome
+
+
+def evaluate_model(model: RegisteredModel, now: dt.datetime | None = None) -> Outcome:
+    """Judge one model's enabled monitors now (the "Check now" button and its API)."""
+    return evaluate_all(now, monitors=list(model.monitors.filter(enabled=True)))
 
 
 def _offline_metrics(

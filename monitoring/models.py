@@ -7,13 +7,9 @@ monitors over long windows read instead.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
-
-from accounts.models import Team
 
 
 class MetricPoint(models.Model):
@@ -93,10 +89,6 @@ class Monitor(models.Model):
     def __str__(self) -> str:
         return f"{self.name}: {self.rule}"
 
-    @property
-    def team(self) -> Team:
-        return self.model.team
-
 
 class Breach(models.Model):
     """A monitor's rule holding for one deployment, from `since` until it clears."""
@@ -170,11 +162,3 @@ class RetrainRequest(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("retrain-request", args=[self.model.team.slug, self.pk])
-
-    @property
-    def team(self) -> Team:
-        return self.model.team
-
-    @property
-    def age(self) -> dt.timedelta:
-        return (self.closed_at or self.created_at) - self.since

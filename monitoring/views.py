@@ -75,7 +75,7 @@ def _monitor(request: HtmxHttpRequest, team: str, name: str, pk: int) -> Monitor
 def monitors_evaluate(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
     """Judge the model's monitors now, as the minutely beat task would."""
     model = model_for_user(request.user, team, name, Action.CONTRIBUTE, with_latest=False)
-    outcome = evaluate.evaluate_all(monitors=list(model.monitors.filter(enabled=True)))
+    outcome = evaluate.evaluate_model(model)
     messages.info(request, f"Judged {outcome.judged} deployment rule{'s' * (outcome.judged != 1)}: "
                   f"{len(outcome.breached)} new breach{'es' * (len(outcome.breached) != 1)}, "
                   f"{outcome.cleared} cleared.")  # fmt: skip
