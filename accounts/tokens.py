@@ -34,7 +34,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts import audit
+from accounts import audit, rows
 from accounts.models import ApiToken, User
 
 Scope = ApiToken.Scope
@@ -185,10 +185,9 @@ def verify(raw: str | None) -> ApiToken:
     """
     if not raw or not TOKEN_RE.match(raw):
         raise TokenRejected("The token is malformed.")
-    try:  # key_hash is unique: no ordering or limit to plan
-        token = ApiToken.objects.select_related("user").get(key_hash=hash_secret(raw))
-    except ApiToken.DoesNotExist:
-        raise TokenRejected("The token is not valid.") from None
+    token = _by_hash(hash_secret(raw))
+    if token is None:
+        raise TokenRejected("The token is not valid.")
     if token.revoked_at is not None:
         raise TokenRejected("The token has been revoked.")
     now = timezone.now()
@@ -197,6 +196,23 @@ def verify(raw: str | None) -> ApiToken:
     if not token.user.is_active:
         raise TokenRejected("The token's account is deactivated.")
     _touch(token, now)
+    return token
+
+
+def _by_hash(key_hash: str) -> ApiToken | None:
+    """The token with this hash and its user: one plain-SQL read (accounts.rows), since
+    every API request makes it."""
+    found = rows.fetch(
+        f"SELECT {rows.columns(ApiToken, 't')}, {rows.columns(User, 'u')} "
+        f"FROM {rows.table(ApiToken)} t INNER JOIN {rows.table(User)} u ON u.id = t.user_id "
+        "WHERE t.key_hash = %s",
+        [key_hash],
+    )
+    if not found:
+        return None
+    split = rows.width(ApiToken)
+    token = rows.instance(ApiToken, found[0][:split])
+    token.user = rows.instance(User, found[0][split:])
     return token
 
 

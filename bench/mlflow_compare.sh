@@ -14,7 +14,7 @@ REF_DB=${REF_DB:-modelgate_mlflow_ref}
 WORKERS=${WORKERS:-4}
 OUT=${OUT:-/tmp/mlflow-compare}
 BENCH=${BENCH:-../shared/bench/mlflow_registry_bench.py}
-MLFLOW_BIN=${MLFLOW_BIN:-.venv/bin/mlflow}
+MLFLOW_BIN=${MLFLOW_BIN:-$PWD/.venv/bin/mlflow}
 PY=.venv/bin/python
 mkdir -p "$OUT"
 psql_admin() { psql "$PG/postgres" -qc "$1"; }

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from django.db.models import Exists, OuterRef
+from django.db import connection
 
-from accounts import policy
+from accounts import policy, rows
 from accounts.models import Membership, Team
 from mlflow_api.errors import invalid
 from mlflow_api.models import UserSettings
@@ -61,22 +61,26 @@ def full_name(model: RegisteredModel) -> str:
 
 
 def default_team(user: Any) -> Team | None:
-    """The user's MLflow default team: their setting, else their only team. One query
-    for members (which also primes the permission policy's cache of their roles)."""
+    """The user's MLflow default team: their setting, else their only team. One plain-SQL
+    read of their memberships (accounts.rows: every MLflow call makes it), which also
+    primes the permission policy's cache of their roles."""
     cache = getattr(user, "_mlflow_default_team", False)
     if cache is not False:
         return cache
-    chosen = UserSettings.objects.filter(user_id=user.pk).values("default_team_id")
-    rows = list(
-        Membership.objects.filter(user_id=user.pk)
-        .order_by()
-        .select_related("team")
-        .annotate(is_default=Exists(chosen.filter(default_team_id=OuterRef("team_id"))))
+    q = connection.ops.quote_name
+    found = rows.fetch(
+        f"SELECT m.{q('role')}, EXISTS(SELECT 1 FROM {rows.table(UserSettings)} s "
+        f"WHERE s.{q('user_id')} = m.{q('user_id')} "
+        f"AND s.{q('default_team_id')} = m.{q('team_id')}), {rows.columns(Team, 't')} "
+        f"FROM {rows.table(Membership)} m INNER JOIN {rows.table(Team)} t "
+        f"ON t.{q('id')} = m.{q('team_id')} WHERE m.{q('user_id')} = %s",
+        [user.pk],
     )
-    policy.prime_memberships(user, {m.team_id: m.role for m in rows})
-    team = next((m.team for m in rows if m.is_default), None)
-    if team is None and len(rows) == 1:
-        team = rows[0].team
+    teams = [(role, is_default, rows.instance(Team, rest)) for role, is_default, *rest in found]
+    policy.prime_memberships(user, {team.pk: role for role, _default, team in teams})
+    team = next((team for _role, is_default, team in teams if is_default), None)
+    if team is None and len(teams) == 1:
+        team = teams[0][2]
     if team is None and user.is_superuser:  # may choose a team they are no member of
         setting = UserSettings.objects.filter(user_id=user.pk).select_related("default_team")
         team = next((s.default_team for s in setting), None)
@@ -87,7 +91,10 @@ def default_team(user: Any) -> Team | None:
 def _team_by_slug(user: Any, slug: str) -> Team | None:
     cache = user.__dict__.setdefault("_mlflow_teams", {})
     if slug not in cache:
-        cache[slug] = Team.objects.filter(slug=slug).first()
+        found = rows.fetch(
+            f"SELECT {rows.columns(Team, 't')} FROM {rows.table(Team)} t WHERE t.slug = %s", [slug]
+        )
+        cache[slug] = rows.instance(Team, found[0]) if found else None
     return cache[slug]
 
 

@@ -12,14 +12,13 @@ import base64
 import binascii
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -40,7 +39,7 @@ from mlflow_api.errors import (
 )
 from mlflow_api.models import VersionSource
 from registry import aliases, promotions, services, versioning
-from registry.access import model_for_user
+from registry.access import team_model_for_user
 from registry.errors import Conflict
 from registry.metadata import clean_version_metadata
 from registry.models import (
@@ -234,7 +233,7 @@ def _ms(when: Any) -> int:
 def _model(user: Any, params: dict[str, Any], action: Action = Action.VIEW) -> RegisteredModel:
     name = names.resolve(user, params.get("name"))
     try:
-        return model_for_user(user, name.team.slug, name.name, action, with_latest=False)
+        return team_model_for_user(user, name.team, name.name, action)
     except Http404:
         raise not_found(f"Registered Model with name={name.full} not found") from None
 
@@ -304,6 +303,39 @@ def version_json(mv: ModelVersion) -> dict[str, Any]:
     return data
 
 
+def _tags_and_aliases(
+    ids: list[int],
+) -> tuple[dict[int, list[dict[str, str]]], dict[int, list[str]]]:
+    """The tags (by key) and alias names (by name) of these versions, in one query: a
+    search page of hundreds of versions would otherwise pay for two, each binding every id
+    (on PostgreSQL the ids go as one text parameter)."""
+    tags: dict[int, list[dict[str, str]]] = {pk: [] for pk in ids}
+    names_of: dict[int, list[str]] = {pk: [] for pk in ids}
+    if not ids:
+        return tags, names_of
+    q = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        # One text parameter: binding a list would adapt every element on its own.
+        listed = ",".join(map(str, ids))
+        among, params = "= ANY(string_to_array(%s, ',')::bigint[])", [listed, listed]
+    else:
+        among, params = f"IN ({', '.join(['%s'] * len(ids))})", [*ids, *ids]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 0, version_id, {q('key')}, {q('value')} FROM {q(VersionTag._meta.db_table)} "
+            f"WHERE version_id {among} UNION ALL "
+            f"SELECT 1, version_id, {q('name')}, '' FROM {q(Alias._meta.db_table)} "
+            f"WHERE version_id {among} ORDER BY 1, 3",
+            params,
+        )
+        for kind, version_id, key, value in cursor.fetchall():
+            if kind == 0:
+                tags[version_id].append({"key": key, "value": value})
+            else:
+                names_of[version_id].append(key)
+    return tags, names_of
+
+
 # What a version's MLflow JSON needs, read as plain rows (no model instances, none of the
 # version's large JSON fields): searches answer hundreds of versions at a time.
 ROW_FIELDS = (
@@ -314,24 +346,9 @@ ROW_FIELDS = (
 
 
 def version_rows(queryset: QuerySet[ModelVersion]) -> list[dict[str, Any]]:
-    """MLflow JSON for the versions of an (ordered, sliced) queryset: three queries."""
+    """MLflow JSON for the versions of an (ordered, sliced) queryset: two queries."""
     rows = list(queryset.values(*ROW_FIELDS))
-    ids = [row["pk"] for row in rows]
-    tags: dict[int, list[dict[str, str]]] = {pk: [] for pk in ids}
-    names_of: dict[int, list[str]] = {pk: [] for pk in ids}
-    if ids:
-        for version_id, key, value in (
-            VersionTag.objects.filter(version_id__in=ids)
-            .order_by("key")
-            .values_list("version_id", "key", "value")
-        ):
-            tags[version_id].append({"key": key, "value": value})
-        for version_id, alias in (
-            Alias.objects.filter(version_id__in=ids)
-            .order_by("name")
-            .values_list("version_id", "name")
-        ):
-            names_of[version_id].append(alias)
+    tags, names_of = _tags_and_aliases([row["pk"] for row in rows])
     out = []
     for row in rows:
         updated = max(filter(None, [row["created_at"], row["stage_changed_at"]]))
@@ -637,52 +654,49 @@ registered_model_alias = csrf_exempt(login_not_required(registered_model_alias))
 # --- model versions -----------------------------------------------------------------------
 
 
-def _version_string(model: RegisteredModel, explicit: str) -> str | None:
-    """The version string under the model's scheme: the one the client gave as the
-    modelgate.version tag, else for a semantic model `<next number>.0.0` (read under the
-    model's row lock, which the caller's transaction holds), for a timestamp model the
-    automatic one; git and hybrid versions need the tag."""
+def _scheme_version(model: RegisteredModel, explicit: str) -> tuple[str | None, bool]:
+    """The version string to register and whether it is `numbered` (services.register_version):
+    the one the client gave as the modelgate.version tag; else for a semantic model
+    `<number>.0.0`, named under the model's lock; for a timestamp model the automatic one.
+    Git and hybrid versions need the tag."""
     if explicit:
-        return explicit
+        return explicit, False
     scheme = model.versioning_scheme
     if scheme == versioning.Scheme.TIMESTAMP:
-        return None
+        return None, False
     if scheme != versioning.Scheme.SEMANTIC:
         raise invalid(
             f"{names.full_name(model)} uses the {scheme} versioning scheme: give the version "
             f"as the tag '{VERSION_TAG}'."
         )
-    last = (
-        RegisteredModel.objects.select_for_update()
-        .filter(pk=model.pk)
-        .values_list("last_sequence", flat=True)
-        .get()
-    )
-    version = f"{last + 1}.0.0"
-    if ModelVersion.objects.filter(model=model, version=version).exists():
-        version = f"{version}+mlflow.{uuid.uuid4().hex[:8]}"
-    return version
+    return None, True
 
 
 @endpoint("POST")
 def create_model_version(request: HttpRequest, user: Any, params: dict[str, Any]) -> dict:
     model = _model(user, params, Action.CONTRIBUTE)
-    source = _text(params, "source", limit=MAX_SOURCE)
-    run_id = _text(params, "run_id", limit=64)
-    run_link = _text(params, "run_link", limit=MAX_SOURCE)
+    source = VersionSource(
+        source=_text(params, "source", limit=MAX_SOURCE),
+        run_id=_text(params, "run_id", limit=64),
+        run_link=_text(params, "run_link", limit=MAX_SOURCE),
+    )
     description = _text(params, "description")
     tags = _tags(params)
     explicit = tags.pop(VERSION_TAG, "")
     metadata = clean_version_metadata({"description": description, "tags": tags})
-    with transaction.atomic():
-        version = _version_string(model, explicit)
-        mv = services.register_version(model=model, actor=user, metadata=metadata, version=version)
-        mv.mlflow = VersionSource.objects.create(
-            version=mv, source=source, run_id=run_id, run_link=run_link
-        )
+    version, numbered = _scheme_version(model, explicit)
+
+    def record_source(mv: ModelVersion) -> None:
+        source.version = mv
+        source.save(force_insert=True)
+
+    mv = services.register_version(
+        model=model, actor=user, metadata=metadata, version=version, numbered=numbered,
+        references=record_source,
+    )  # fmt: skip
     # Answered from what was written: register_version hands back its tags; a new
     # version has no aliases yet.
-    mv.model, mv.created_by = model, user
+    mv.model, mv.created_by, mv.mlflow = model, user, source
     mv._prefetched_objects_cache["aliases"] = Alias.objects.none()
     return {"model_version": version_json(mv)}
 

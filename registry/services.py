@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -266,6 +267,7 @@ def register_version(
     blobs: Sequence[tuple[str, str]] = (),
     sequence: int | None = None,
     references: Callable[[ModelVersion], None] | None = None,
+    numbered: bool = False,
 ) -> ModelVersion:
     """Create a version with its metadata and artifacts, all or nothing.
 
@@ -276,7 +278,13 @@ def register_version(
     and tags, before the model's lock where the id is known up front (PostgreSQL), so they
     do not lengthen the time the model and the audit log stay locked. It sees the version
     unsaved, with its id, model and metadata but no sequence number yet; an automatic
-    timestamp version may still move to the next free second.
+    timestamp version may still move to the next free second, and a `numbered` one has
+    no string yet.
+
+    `numbered` (a semantic model, no `version`) names the version after its sequence
+    number, `<number>.0.0`, taken under the model's lock: clients that only number their
+    versions (MLflow's) register 1.0.0, 2.0.0 and so on. Should someone have registered
+    that string by hand already, the new one gets a `+<random>` build suffix.
 
     `files` are streams to store; `blobs` are (path, sha256) pairs naming bytes stored
     already: a completed upload session of the actor (registry.uploads), or a blob of a
@@ -294,8 +302,13 @@ def register_version(
     showing it does not read back what was just written.
     """
     require(actor, Action.CONTRIBUTE, model)
-    automatic = not (version or "").strip()
-    version = clean_version_string(model, version, metadata)
+    automatic = not numbered and not (version or "").strip()
+    if numbered:
+        if version or sequence is not None or model.versioning_scheme != "semantic":
+            raise ValueError("numbered: a semantic model, and no version or sequence given")
+        version = ""  # named under the lock
+    else:
+        version = clean_version_string(model, version, metadata)
     # Attached paths are checked with the uploaded ones (unique, no file/directory clash).
     placeholders = [ArtifactUpload(path, io.BytesIO()) for path, _sha in blobs]
     all_paths = _clean_artifact_paths([*files, *placeholders])
@@ -329,6 +342,7 @@ def register_version(
                 [*paths, *(path for path, _b in from_sessions)],
                 [*staged, *(b for _path, b in from_sessions)],
                 automatic=automatic,
+                numbered=numbered,
                 existing=existing,
                 sequence=sequence,
                 references=references,
@@ -451,6 +465,7 @@ def _create_version_rows(
     staged: list[artifacts.StagedBlob],
     *,
     automatic: bool,
+    numbered: bool = False,
     existing: Sequence[tuple[str, Blob]] = (),
     sequence: int | None = None,
     references: Callable[[ModelVersion], None] | None = None,
@@ -520,7 +535,7 @@ def _create_version_rows(
     if pk_reserved:
         insert_contents()
 
-    locked = _lock_model_row(model.pk)
+    locked = _lock_model_row(model.pk, probe_numbered=numbered)
     if automatic:
         mv.version = version = _next_free_timestamp(model, version)
     if sequence is None:
@@ -530,6 +545,10 @@ def _create_version_rows(
             {"sequence": f"{model.name} is at number {locked.last_sequence}: "
                          f"{sequence} cannot be kept"}
         )  # fmt: skip
+    if numbered:
+        mv.version = version = f"{sequence}.0.0"
+        if locked.numbered_taken:  # registered by hand meanwhile
+            mv.version = version = f"{version}+{uuid.uuid4().hex[:8]}"
     mv.sequence = sequence
     mv.sort_key = versioning.sort_key(model.versioning_scheme, version, sequence)
     mv.task_type = metadata.task_type or locked.task_type
@@ -668,11 +687,13 @@ class _LockedModel:
     framework: str
     latest_version_id: int | None
     latest_sort_key: str | None
+    numbered_taken: bool = False
 
 
-def _lock_model_row(model_id: int) -> _LockedModel:
+def _lock_model_row(model_id: int, *, probe_numbered: bool = False) -> _LockedModel:
     """Lock the model's row (not its latest version's) until the transaction ends, and
-    read what a new version needs: the sequence so far, the defaults, the latest key."""
+    read what a new version needs: the sequence so far, the defaults, the latest key (and,
+    with `probe_numbered`, whether `<next number>.0.0` is taken)."""
     model_table = connection.ops.quote_name(RegisteredModel._meta.db_table)
     version_table = connection.ops.quote_name(ModelVersion._meta.db_table)
     lock = ""
@@ -680,10 +701,16 @@ def _lock_model_row(model_id: int) -> _LockedModel:
         lock = connection.ops.for_update_sql(
             of=("m",) if connection.features.has_select_for_update_of else ()
         )
+    probe = (
+        f", EXISTS(SELECT 1 FROM {version_table} taken WHERE taken.model_id = m.id "
+        "AND taken.version = CAST(m.last_sequence + 1 AS TEXT) || '.0.0')"
+        if probe_numbered
+        else ""
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT m.last_sequence, m.version_count, m.task_type, m.framework, "
-            "m.latest_version_id, latest.sort_key "
+            f"m.latest_version_id, latest.sort_key{probe} "
             f"FROM {model_table} m LEFT JOIN {version_table} latest "
             f"ON latest.id = m.latest_version_id WHERE m.id = %s {lock}",
             [model_id],
