@@ -24,7 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts import policy
+from accounts import policy, rows
 from accounts.policy import Action, require
 from mlflow_api import filters, names
 from mlflow_api.auth import authenticate
@@ -688,7 +688,7 @@ def create_model_version(request: HttpRequest, user: Any, params: dict[str, Any]
 
     def record_source(mv: ModelVersion) -> None:
         source.version = mv
-        source.save(force_insert=True)
+        rows.insert([source])
 
     mv = services.register_version(
         model=model, actor=user, metadata=metadata, version=version, numbered=numbered,

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Model, Value
 from django.utils import timezone
 
-from accounts import audit
+from accounts import audit, rows
 from accounts.models import Team
 from accounts.policy import Action, require
 from registry import (
@@ -517,10 +517,19 @@ def _create_version_rows(
     ]
 
     def insert_contents() -> None:
-        Metric.objects.bulk_create(metrics)
-        VersionTag.objects.bulk_create(tags)
-        StageTransition.objects.create(
-            version=mv, from_stage="", to_stage=Stage.DEVELOPMENT, actor=actor, comment="registered"
+        # Plain-SQL inserts (accounts.rows): every registration writes these rows.
+        rows.insert(metrics)
+        rows.insert(tags)
+        rows.insert(
+            [
+                StageTransition(
+                    version=mv,
+                    from_stage="",
+                    to_stage=Stage.DEVELOPMENT,
+                    actor=actor,
+                    comment="registered",
+                )
+            ]
         )
         _sort_as_stored(mv, metrics, tags)
         if references is not None:
@@ -556,7 +565,7 @@ def _create_version_rows(
     mv.stage_changed_at = timezone.now()
     try:
         # No savepoint: a failed insert aborts the transaction, and the error below ends it.
-        mv.save(force_insert=True)
+        rows.insert([mv])
     except IntegrityError:  # (model, version) is unique; the lock rules out the rest
         raise ValidationError(
             {"version": f"version {version} of {model.name} already exists"}
@@ -575,7 +584,7 @@ def _create_version_rows(
     # Rows that need the version's number, before the audit log's head is locked: that
     # lock serialises every audited change in the site until this transaction commits.
     # (Foreign keys are checked at commit: the artifacts' new blobs are inserted below.)
-    Artifact.objects.bulk_create(blob_artifacts)
+    rows.insert(blob_artifacts)
     if saved is not None:
         saved(mv)
     audit.record(
@@ -668,8 +677,9 @@ _NORMALISED = ("params", "environment", "signature", "training_started_at", "tra
 
 
 def _as_stored(field: str, value: Any) -> Any:
-    """The value as an expression: save() then refreshes the field from the INSERT's
-    RETURNING clause, so the new version holds what a later read gives, at no query."""
+    """The value as an expression: rows.insert() then refreshes the field from the
+    INSERT's RETURNING clause, so the new version holds what a later read gives, at no
+    query."""
     if value is None:
         return None
     return Value(value, output_field=ModelVersion._meta.get_field(field))
@@ -739,9 +749,9 @@ def _preload(instance: Any, **related: list[Any]) -> None:
     would, so that reading them back costs no query. The lists must be in the related
     model's Meta.ordering."""
     cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
-    for name, rows in related.items():
+    for name, objs in related.items():
         queryset = getattr(instance, name).all()
-        queryset._result_cache = rows
+        queryset._result_cache = objs
         queryset._prefetch_done = True
         cache[name] = queryset
 

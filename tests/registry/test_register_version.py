@@ -507,14 +507,32 @@ def test_it_removes_blobs_it_wrote_when_the_version_turns_out_to_be_a_duplicate(
     assert Artifact.objects.get().version == registered
 
 
+def _break_transition_insert(monkeypatch: pytest.MonkeyPatch) -> None:
+    insert = services.rows.insert
+
+    def broken(objs: Any) -> None:
+        if objs and isinstance(objs[0], StageTransition):
+            raise RuntimeError("database went away")
+        insert(objs)
+
+    monkeypatch.setattr(services.rows, "insert", broken)
+
+
+def _break_audit_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services.audit, "record", broken)
+
+
 @pytest.mark.parametrize(
-    "step",
+    "break_step",
     [
         # before the model row lock on PostgreSQL (the version's id reserved), after the
         # version row elsewhere
-        (StageTransition.objects, "create"),
+        _break_transition_insert,
         # the last statement before the blobs are promoted
-        (services.audit, "record"),
+        _break_audit_record,
     ],
     ids=["transition", "audit-event"],
 )
@@ -523,15 +541,11 @@ def test_it_rolls_everything_back_when_a_late_step_fails(
     make_version: MakeVersion,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    step: tuple[Any, str],
+    break_step: Callable[[pytest.MonkeyPatch], None],
 ) -> None:
     model = registered.model
     before = snapshot(model, tmp_path)
-
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("database went away")
-
-    monkeypatch.setattr(*step, broken)
+    break_step(monkeypatch)
 
     with pytest.raises(RuntimeError):
         make_version(
