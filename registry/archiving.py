@@ -205,7 +205,11 @@ def _ensure_job(version: ModelVersion, kind: str, actor: Any) -> Job | None:
     A job of the other kind under way is left to finish: it reconciles when it ends.
 
     Two queries: an insert that the one-active-job-per-version constraint turns into
-    nothing when a job is under way (no savepoint needed), and the read of the job."""
+    nothing when a job is under way (no savepoint needed), and the read of the job. A
+    version without files has nothing to archive, so it gets no job (one query to know:
+    a version's files are fixed when it is registered)."""
+    if kind == JobKind.ARCHIVE and not Artifact.objects.filter(version=version).exists():
+        return None
     user = actor if getattr(actor, "is_authenticated", False) else None
     team_id = version.model.team_id if "model" in version._state.fields_cache else None
     created_at = timezone.now()

@@ -76,6 +76,21 @@ def test_archiving_moves_unshared_blobs_and_keeps_shared_ones_hot(
     assert archiving.is_archived(old)
 
 
+def test_a_version_without_files_is_archived_without_a_job(
+    make_model, make_version, maintainer, no_dispatch, django_capture_on_commit_callbacks
+):
+    model = make_model()
+    bare = make_version(model, "1.0.0")
+    with_files = make_version(model, "1.1.0", files={"model.bin": b"weights"})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.apply_transition(version=bare, to_stage="archived", actor=maintainer)
+        services.apply_transition(version=with_files, to_stage="archived", actor=maintainer)
+    bare.refresh_from_db()
+    assert bare.stage == "archived" and bare.cold_since is not None
+    assert list(Job.objects.values_list("version_id", "kind")) == [(with_files.pk, JobKind.ARCHIVE)]
+    assert no_dispatch.call_count == 1
+
+
 def test_a_rerun_after_a_kill_copies_nothing_twice(make_model, make_version, maintainer):
     model = make_model()
     old = make_version(model, "1.0.0", files={"a.bin": b"a" * 10, "b.bin": b"b" * 10})
