@@ -99,15 +99,66 @@ def record(
         )
         # The head is locked last, once the event is built: every audited change in the
         # site waits for it, until the transaction that took it commits.
-        event.prev_hash = _lock_head()
-        event.created_at = timezone.now()  # in chain order, like the ids
-        event.hash = event_hash(event)
-        rows.insert([event])  # plain SQL: while the head's lock is held, every change waits
-        _advance_head(event)
+        event.created_at = timezone.now()
+        if connection.vendor != "postgresql" or not _append_in_one_statement(event):
+            event.prev_hash = _lock_head()
+            event.created_at = timezone.now()  # in chain order, like the ids
+            event.hash = event_hash(event)
+            rows.insert([event])  # plain SQL: while the head's lock is held, all changes wait
+            _advance_head(event)
     return event
 
 
-# The head's two statements are plain SQL: they run while the site-wide head lock is held,
+def _hash_around_prev(event: AuditEvent) -> tuple[str, str]:
+    """The event's canonical JSON (event_hash) before and after the previous hash's value:
+    its keys are sorted, so the value sits between the keys that sort before "prev_hash"
+    and those after (both sides always have some)."""
+    content = hashed_content(event)
+    del content["prev_hash"]
+    before = {key: value for key, value in content.items() if key < "prev_hash"}
+    after = {key: value for key, value in content.items() if key > "prev_hash"}
+    return _canonical(before)[:-1] + ',"prev_hash":"', '",' + _canonical(after)[1:]
+
+
+def _append_in_one_statement(event: AuditEvent) -> bool:
+    """PostgreSQL: lock the head, insert the event chained to it (the database computes
+    the same SHA-256 as event_hash) and advance the head, in one statement, so the
+    site-wide head lock is taken by the statement that also releases the chain's tip for
+    the commit. False when the head row is missing (the caller's path creates it)."""
+    prefix, suffix = _hash_around_prev(event)
+    fields = [f for f in AuditEvent._meta.local_concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    values, params = [], []
+    for field in fields:
+        if field.attname == "prev_hash":
+            values.append("head.last_hash")
+        elif field.attname == "hash":
+            values.append("encode(sha256(convert_to(%s || head.last_hash || %s, 'UTF8')), 'hex')")
+            params += [prefix, suffix]
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(getattr(event, field.attname), connection))
+    head = rows.table(AuditHead)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH head AS (SELECT last_hash FROM {head} WHERE id = %s FOR UPDATE), "
+            f"appended AS (INSERT INTO {rows.table(AuditEvent)} "
+            f"({', '.join(quote(f.column) for f in fields)}) "
+            f"SELECT {', '.join(values)} FROM head RETURNING id, prev_hash, hash) "
+            f"UPDATE {head} SET last_event_id = appended.id, last_hash = appended.hash "
+            f"FROM appended WHERE {head}.id = %s "
+            "RETURNING appended.id, appended.prev_hash, appended.hash",
+            [HEAD_ID, *params, HEAD_ID],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk, event.prev_hash, event.hash = row
+    event._state.adding, event._state.db = False, connection.alias
+    return True
+
+
+# The head's statements are plain SQL: they run while the site-wide head lock is held,
 # where the ORM's query building would be paid again by every change waiting behind it.
 
 
@@ -174,10 +225,11 @@ def hashed_content(event: AuditEvent) -> dict[str, Any]:
 
 def event_hash(event: AuditEvent) -> str:
     """SHA-256 over the event's content (canonical JSON), which includes the previous hash."""
-    canonical = json.dumps(
-        hashed_content(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical(hashed_content(event)).encode()).hexdigest()
+
+
+def _canonical(content: dict[str, Any]) -> str:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,22 @@ def test_it_chains_16_simultaneous_appends_one_after_another(is_postgres: bool) 
     assert sorted(recorded.values_list("object_repr", flat=True)) == sorted(
         f"thread {i}" for i in range(count)
     )
+
+
+def test_the_stored_hash_is_event_hash_of_the_stored_event(team: Team, maintainer: User) -> None:
+    """On PostgreSQL the database computes the hash in the appending statement; it must be
+    the SHA-256 that event_hash (and so verify_chain and the export) computes."""
+    recorded = [
+        audit.record("team.update", actor=maintainer, obj=team, team=team,
+                     changes={"name": ["Fraud", "Fräud ✓ \"quoted\" \\ back"], "n": [1, 2.5]}),
+        audit.record("thing.odd", object_type="x", object_id="1",
+                     object_repr="línea\nnueva\t\u0001", changes={"nested": {"b": [None, True]}}),
+        audit.record("nothing.much"),
+    ]  # fmt: skip
+    for event in recorded:
+        stored = AuditEvent.objects.get(pk=event.pk)
+        assert stored.hash == event.hash == audit.event_hash(stored)
+        assert stored.prev_hash == event.prev_hash
+    assert audit.verify_chain() == (AuditEvent.objects.count(), None)
+    head = AuditHead.objects.get()
+    assert (head.last_event_id, head.last_hash) == (recorded[-1].pk, recorded[-1].hash)
