@@ -22,9 +22,10 @@ def model_for_user(
     user: Any, team: str, name: str, action: Action = Action.VIEW, *, with_latest: bool = True
 ) -> RegisteredModel:
     """The model, with its team and (unless with_latest=False) its latest version."""
-    related = ("team", "latest_version") if with_latest else ("team",)
+    if not with_latest:
+        return team_model_for_user(user, team, name, action)
     model = get_object_or_404(
-        RegisteredModel.objects.visible_to(user).select_related(*related),
+        RegisteredModel.objects.visible_to(user).select_related("team", "latest_version"),
         team__slug=team,
         name=name,
     )
@@ -33,20 +34,31 @@ def model_for_user(
 
 
 def team_model_for_user(
-    user: Any, team: Team, name: str, action: Action = Action.VIEW
+    user: Any, team: Team | str, name: str, action: Action = Action.VIEW
 ) -> RegisteredModel:
-    """The model `name` of `team` (a team the caller holds already), under the same rules
+    """The model `name` of `team` (a Team, or its slug), with its team, under the same rules
     as model_for_user (404 unless readable, then 403 unless the action is allowed), read
     with plain SQL (accounts.rows): API clients name a model in every call."""
     q = connection.ops.quote_name
-    found = rows.fetch(
-        f"SELECT {rows.columns(RegisteredModel, 'm')} FROM {rows.table(RegisteredModel)} m "
-        f"WHERE m.{q('team_id')} = %s AND m.{q('name')} = %s",
-        [team.pk, name],
-    )
-    model = rows.instance(RegisteredModel, found[0]) if found else None
-    if model is not None:
-        model.team = team
+    model_columns = f"SELECT {rows.columns(RegisteredModel, 'm')}"
+    if isinstance(team, Team):
+        found = rows.fetch(
+            f"{model_columns} FROM {rows.table(RegisteredModel)} m "
+            f"WHERE m.{q('team_id')} = %s AND m.{q('name')} = %s",
+            [team.pk, name],
+        )
+    else:
+        found = rows.fetch(
+            f"{model_columns}, {rows.columns(Team, 't')} FROM {rows.table(RegisteredModel)} m "
+            f"INNER JOIN {rows.table(Team)} t ON t.{q('id')} = m.{q('team_id')} "
+            f"WHERE t.{q('slug')} = %s AND m.{q('name')} = %s",
+            [team, name],
+        )
+    model = None
+    if found:
+        split = rows.width(RegisteredModel)
+        model = rows.instance(RegisteredModel, found[0][:split])
+        model.team = team if isinstance(team, Team) else rows.instance(Team, found[0][split:])
     if model is None or not can(user, Action.VIEW, model):
         raise Http404("No RegisteredModel matches the given query.")
     require(user, action, model)
