@@ -65,7 +65,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -210,6 +210,7 @@ def write_chunk(
     hashing = _RunningHash.resume(session, start, parts)
     try:
         with transaction.atomic():
+            _commit_without_waiting_for_the_disk()
             # Advancing the offset locks the row, so the chunk is stored by one request
             # only: a concurrent one for the same offset waits, then finds the offset moved.
             advanced = UploadSession.objects.filter(
@@ -232,6 +233,20 @@ def write_chunk(
         hashing.keep()  # committed: the running hash now covers the bytes up to the offset
     session.offset = start + size
     return session.offset
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """PostgreSQL: this transaction's commit does not wait for its WAL to reach the disk.
+
+    A chunk's offset need not be durable when the chunk is answered: the upload is made
+    durable as a whole when it completes (the object is fsynced, then the session's
+    completion commits normally). Should the database lose the last offsets in a crash,
+    the session stands at an earlier offset, and the client, told so, sends those chunks
+    again (rewriting the same bytes). Waiting for the WAL's fsync here cost ~15 ms per
+    8 MiB chunk, competing for the disk with the chunk's own write."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 class _RunningHash:

@@ -457,3 +457,28 @@ def test_the_running_hash_is_checked_against_the_declared_one(contributor, model
         uploads.complete_upload(session)
     assert not UploadSession.objects.exists()
     assert uploads._RunningHash.take(session) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_chunks_commit_skips_waiting_for_the_wal(contributor, is_postgres):
+    """A chunk's offset commits without waiting for the disk (completion makes the upload
+    durable); the setting is the chunk transaction's own and ends with it."""
+    if not is_postgres:
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    from django.db import connection
+
+    statements: list[tuple[str, bool]] = []
+
+    def spy(execute, sql, params, many, context):
+        statements.append((sql, connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    with connection.execute_wrapper(spy):
+        send(session, DATA)
+    sets = [(sql, atomic) for sql, atomic in statements if "synchronous_commit" in sql]
+    assert sets == [("SET LOCAL synchronous_commit TO OFF", True)] * 3  # one per chunk
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert uploads.complete_upload(session).complete
