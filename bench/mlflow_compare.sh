@@ -35,14 +35,17 @@ export DATABASE_URL="$PG/$MG_DB" DJANGO_SETTINGS_MODULE=config.settings MODELGAT
 unset REDIS_URL
 $PY manage.py migrate -v0
 TOKEN=$($PY bench/mlflow_setup.py)
-.venv/bin/gunicorn config.wsgi -w "$WORKERS" -b 127.0.0.1:5056 --timeout 300 >"$OUT/gunicorn.log" 2>&1 &
+# Each server in its own process group, stopped as a whole (mlflow server starts uvicorn
+# and job consumers that would outlive its own pid and load the machine).
+setsid .venv/bin/gunicorn config.wsgi -w "$WORKERS" -b 127.0.0.1:5056 --timeout 300 \
+  >"$OUT/gunicorn.log" 2>&1 &
 MG_PID=$!
-trap 'kill $MG_PID 2>/dev/null || true' EXIT
+trap 'kill -- -$MG_PID 2>/dev/null || true' EXIT
 wait_for http://127.0.0.1:5056 "$TOKEN"
 $PY "$BENCH" --base-url http://127.0.0.1:5056 --token "$TOKEN" --connection close \
   --server-pid $MG_PID --label "modelgate gunicorn -w $WORKERS, PostgreSQL" \
   --out "$OUT/modelgate.json" "$@" | tee "$OUT/modelgate.txt"
-kill $MG_PID; wait $MG_PID 2>/dev/null || true
+kill -- -$MG_PID; wait $MG_PID 2>/dev/null || true
 fi
 
 # --- MLflow's own server --------------------------------------------------------------------
@@ -50,13 +53,13 @@ fi
 psql_admin "DROP DATABASE IF EXISTS $REF_DB" && psql_admin "CREATE DATABASE $REF_DB"
 rm -rf "$OUT/mlflow-artifacts"
 # psycopg2: MLflow's stage transitions fail on PostgreSQL with the psycopg 3 dialect.
-(cd "$OUT" && exec "$MLFLOW_BIN" server --backend-store-uri "${PG/postgres:/postgresql+psycopg2:}/$REF_DB" \
+(cd "$OUT" && exec setsid "$MLFLOW_BIN" server --backend-store-uri "${PG/postgres:/postgresql+psycopg2:}/$REF_DB" \
   --artifacts-destination "$OUT/mlflow-artifacts" --host 127.0.0.1 --port 5057 \
   --workers "$WORKERS" >"$OUT/mlflow.log" 2>&1) &
 REF_PID=$!
-trap 'kill $REF_PID 2>/dev/null || true' EXIT
+trap 'kill -- -$REF_PID 2>/dev/null || true' EXIT
 wait_for http://127.0.0.1:5057
 $PY "$BENCH" --base-url http://127.0.0.1:5057 --connection close --server-pid $REF_PID \
   --label "mlflow server --workers $WORKERS, PostgreSQL" --out "$OUT/mlflow.json" "$@" \
   | tee "$OUT/mlflow.txt"
-kill $REF_PID; wait $REF_PID 2>/dev/null || true
+kill -- -$REF_PID; wait $REF_PID 2>/dev/null || true
