@@ -71,11 +71,12 @@ lint: $(VENV)/.installed
 
 # The suite runs in parallel (pytest-xdist): one process per CPU, at most four (each has its
 # own test database and Redis database: tests/conftest.py). PYTEST_WORKERS=0 runs it in one.
+# loadgroup: tests marked xdist_group("name") share one process (and its expensive fixtures).
 PYTEST_WORKERS ?= auto
 test: setup lint
 	$(MANAGE) check
 	$(MANAGE) makemigrations --check --dry-run
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --maxprocesses 4 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/pages.py
