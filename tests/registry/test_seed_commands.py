@@ -110,7 +110,6 @@ def demo(seeded_demo: tuple[str, Path], settings: Any, tmp_path: Path) -> str:
     return output
 
 
-@pytest.mark.xdist_group("seeded_demo")  # one pytest-xdist worker, so one seeding
 class TestTheSeededDemo:
     """Tests of what seed_demo made, all on one seeding (`seeded_demo`)."""
 
