@@ -69,10 +69,16 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The suite runs in parallel (pytest-xdist): one process per CPU, at most four (each has its
+# own test database and Redis database: tests/conftest.py). PYTEST_WORKERS=0 runs it in one.
+# Keep the default --dist load: loadscope/loadfile/loadgroup key tests by node id, and the
+# schemathesis tests (tests/api/test_schemathesis.py) are 53 items with one node id, of
+# which those modes silently run one.
+PYTEST_WORKERS ?= auto
 test: setup lint
 	$(MANAGE) check
 	$(MANAGE) makemigrations --check --dry-run
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --maxprocesses 4 $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/pages.py

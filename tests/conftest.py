@@ -7,8 +7,10 @@ import io
 import logging
 import os
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,31 @@ from registry.models import ModelVersion, RegisteredModel
 
 CHROMIUM = "/usr/bin/chromium"
 S3_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker process gets its own Redis database, as pytest-django
+    gives it its own test database: REDIS_URL's database number plus the worker's index
+    (gw0: REDIS_URL's, gw1: the next, ...). Otherwise a Celery worker started by one process's
+    tests would take the messages the other's enqueue, for rows in the other's database, and
+    they would share cache keys. os.environ is changed too, for the worker subprocesses some
+    tests start with this environment."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("REDIS_URL")
+    if not worker or not url:
+        return
+    parts = urllib.parse.urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    url = urllib.parse.urlunsplit(parts._replace(path=f"/{number}"))
+    os.environ["REDIS_URL"] = url
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = url
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "LOCATION": url},
+    }
+    from config.celery import app
+
+    app.conf.broker_url = url
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -49,21 +76,59 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("required services missing: " + "; ".join(problems), returncode=3)
 
 
-@pytest.fixture(autouse=True)
-def _test_settings(tmp_path: Any, settings: Any) -> None:
-    """Fast password hashing, and each test gets its own artifact directory."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.STORAGES = {
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def local_storages(root: Path) -> dict[str, Any]:
+    """settings.STORAGES with the artifact and archive storages in directories under root."""
+    return {
         **settings.STORAGES,
         "artifacts": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": tmp_path / "artifacts"},
+            "OPTIONS": {"location": root / "artifacts"},
         },
         "archive": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": tmp_path / "archive"},
+            "OPTIONS": {"location": root / "archive"},
         },
     }
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(tmp_path: Path, settings: Any) -> None:
+    """Fast password hashing, and each test gets its own artifact directory."""
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    # WhiteNoise finds static files when asked, as under `runserver`, instead of indexing all
+    # of them in each new test Client's middleware (tens of milliseconds per test). Serving
+    # them as production does (`make prod`) is tested in tests/registry/test_topology.py.
+    settings.WHITENOISE_AUTOREFRESH = True
+    settings.STORAGES = local_storages(tmp_path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete() -> Iterator[None]:
+    """After each transactional test (live servers, worker processes, threads), Django's flush
+    empties every table; on PostgreSQL with one TRUNCATE of all of them, which replaces each
+    table's and index's files (about 0.35 s each time, hundreds of times). DELETE of the
+    few rows a test leaves takes a fifth of that, with the same result: empty tables. Our
+    foreign keys are all DEFERRABLE INITIALLY DEFERRED, so the order of the DELETEs does not
+    matter; a flush that resets sequences or cascades keeps Django's TRUNCATE."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        self: Any, style: Any, tables: Any, *, reset_sequences: bool = False,
+        allow_cascade: bool = False,
+    ) -> list[str]:  # fmt: skip
+        if reset_sequences or allow_cascade:
+            return truncate(self, style, tables, reset_sequences=reset_sequences,
+                            allow_cascade=allow_cascade)  # fmt: skip
+        return [f"DELETE FROM {self.quote_name(table)};" for table in tables]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,20 @@ of another team (so not even existence leaks: 404), "anonymous" is signed out.
 
 from __future__ import annotations
 
+import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.admindocs.views import extract_views_from_urlpatterns
-from django.test import Client
+from django.db import transaction
+from django.test import Client, override_settings
 from django.urls import get_resolver, reverse
 
 from accounts import tokens
-from accounts.models import Membership
+from accounts.models import Membership, Team, User
 from cards.models import ModelCard
 from lineage import deployments
 from lineage.models import (
@@ -29,7 +34,8 @@ from lineage.models import (
     TrainingRun,
 )
 from monitoring.models import Monitor, RetrainRequest
-from registry import promotions, webhooks
+from registry import promotions, services, webhooks
+from registry.metadata import clean_version_metadata
 from registry.models import (
     Job,
     ModelVersion,
@@ -40,6 +46,7 @@ from registry.models import (
     WebhookAllowedHost,
     WebhookDelivery,
 )
+from tests.conftest import FAST_HASHERS, _member, local_storages
 
 pytestmark = pytest.mark.django_db
 
@@ -313,13 +320,29 @@ def test_every_url_has_a_rule():
     assert set(GET_RULES) <= named_urls()
 
 
-@pytest.fixture
-def world(make_model, make_version, maintainer, reviewer, contributor, viewer, outsider,
-          site_admin, django_user_model):  # fmt: skip
-    model = make_model("churn")
-    first = make_version(model, "1.0.0", files={"model.bin": b"weights"})
-    other = make_version(model, "1.1.0")
-    django_user_model.objects.create_user("newcomer", "new@example.com", "pw")
+def build_world() -> dict[str, int]:
+    """Team "fraud" with one member per role, a model with two versions and one of each kind
+    of object the URLs name; the ids of those objects by the names the rules use."""
+    team = Team.objects.create(name="Fraud", slug="fraud")
+    contributor = _member(team, "contributor", Membership.Role.CONTRIBUTOR)
+    maintainer = _member(team, "maintainer", Membership.Role.MAINTAINER)
+    _member(team, "reviewer", Membership.Role.REVIEWER)
+    viewer = _member(team, "viewer", Membership.Role.VIEWER)
+    _member(Team.objects.create(name="Growth", slug="growth"), "outsider", "maintainer")
+    User.objects.create_superuser("admin", "admin@example.com", "pw-for-tests-only")
+    User.objects.create_user("newcomer", "new@example.com", "pw")
+
+    model = services.create_model(team=team, name="churn", actor=contributor)
+
+    def register(version: str, files: dict[str, bytes]) -> ModelVersion:
+        uploads = [services.ArtifactUpload(path, io.BytesIO(data)) for path, data in files.items()]
+        return services.register_version(
+            model=model, actor=contributor, version=version,
+            metadata=clean_version_metadata({}), files=uploads,
+        )  # fmt: skip
+
+    first = register("1.0.0", {"model.bin": b"weights"})
+    other = register("1.1.0", {})
     token, _secret = tokens.create(maintainer, name="ci", scopes=["read"])
     opened = promotions.request_promotion(
         version=other, to_stage="staging", actor=contributor, justification="ready"
@@ -359,6 +382,73 @@ def world(make_model, make_version, maintainer, reviewer, contributor, viewer, o
             model=model, version=first, metric="auc", reason="drop", since=first.created_at
         ).pk,
     }
+
+
+@pytest.fixture(scope="module")
+def shared_world(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[dict[str, int], Path]]:
+    """The world, built once for this module in a transaction rolled back at its end (about
+    1,300 requests; building it for each took most of their time). Each test runs in a
+    savepoint inside that transaction (pytest-django's `db`), rolled back after it, and gets
+    its own copy of the world's files (`_world_files`): every test starts from the world as
+    built, whatever the tests before it changed."""
+    storage = tmp_path_factory.mktemp("role-matrix")
+    with (
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+        override_settings(PASSWORD_HASHERS=FAST_HASHERS, STORAGES=local_storages(storage)),
+    ):
+        world = build_world()
+        yield world, storage
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(autouse=True)
+def _world_files(shared_world: tuple[dict[str, int], Path], tmp_path: Path) -> None:
+    """The world's artifacts, copied where this test's storages are (tests/conftest.py)."""
+    shutil.copytree(shared_world[1], tmp_path, dirs_exist_ok=True)
+
+
+@pytest.fixture
+def world(db: None, shared_world: tuple[dict[str, int], Path]) -> dict[str, int]:
+    return shared_world[0]
+
+
+# The personas of tests/conftest.py, as the shared world has them (fresh instances per test).
+@pytest.fixture
+def site_admin(world: dict[str, int]) -> User:
+    return User.objects.get(username="admin")
+
+
+@pytest.fixture
+def maintainer(world: dict[str, int]) -> User:
+    return User.objects.get(username="maintainer")
+
+
+@pytest.fixture
+def reviewer(world: dict[str, int]) -> User:
+    return User.objects.get(username="reviewer")
+
+
+@pytest.fixture
+def contributor(world: dict[str, int]) -> User:
+    return User.objects.get(username="contributor")
+
+
+@pytest.fixture
+def viewer(world: dict[str, int]) -> User:
+    return User.objects.get(username="viewer")
+
+
+@pytest.fixture
+def outsider(world: dict[str, int]) -> User:
+    return User.objects.get(username="outsider")
+
+
+@pytest.fixture
+def other_team(world: dict[str, int]) -> Team:
+    return Team.objects.get(slug="growth")
 
 
 def resolve_args(args: tuple[Any, ...], world: dict[str, int]) -> list[Any]:

@@ -3,6 +3,8 @@ artifacts served by its proxy)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,7 +45,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--artifacts-destination", str(root / "artifacts"),
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     http = urllib3.PoolManager()
@@ -60,11 +62,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
+        # The server and its worker processes, as a group. Its graceful shutdown is not under
+        # test (and took the whole 20 s it was given): a few seconds, then SIGKILL.
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         log.close()
 
 

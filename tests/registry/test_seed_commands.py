@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Iterator
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 from django.db.models import Count
+from django.test import override_settings
 
 from accounts.models import Membership, Team, User
 from registry import versioning
@@ -25,6 +30,7 @@ from registry.models import (
     VersionTag,
 )
 from registry.storage import artifact_storage
+from tests.conftest import FAST_HASHERS, local_storages
 
 pytestmark = pytest.mark.django_db
 
@@ -72,148 +78,169 @@ def row_counts() -> dict[str, int]:
     return {model.__name__: model._base_manager.count() for model in TABLES}
 
 
-@pytest.fixture
-def demo(settings: Any) -> str:
-    settings.DEMO_MODE = True
-    return seed_demo()
-
-
 # -- seed_demo ------------------------------------------------------------------------------
 
 
-def test_it_creates_the_demo_teams_users_and_roles(demo: str) -> None:
-    assert set(Team.objects.values_list("slug", flat=True)) >= {"fraud", "growth", "vision"}
-    admin = User.objects.get(username="admin")
-    assert admin.is_superuser and admin.is_staff and admin.check_password("demo")
-    assert not admin.memberships.exists()
-    for username, role in ROLES.items():
-        user = User.objects.get(username=username)
-        assert user.check_password("demo")
-        assert not user.is_superuser
-        memberships = {m.team.slug: m.role for m in user.memberships.select_related("team")}
-        assert memberships == {"fraud": role, "growth": role, "vision": role}
-    assert "admin" in demo and "viewer" in demo and "demo" in demo
+@pytest.fixture(scope="class")
+def seeded_demo(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """seed_demo's output and files, seeded once for the class (it takes half a minute) in a
+    transaction rolled back after the class's last test. Each test using `demo` runs in a savepoint
+    inside it (pytest-django's `db`), rolled back after it, with its own copy of the files:
+    every such test starts from the demo as seeded, whatever the tests before it changed."""
+    storage = tmp_path_factory.mktemp("demo")
+    with (
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+        override_settings(
+            DEMO_MODE=True, PASSWORD_HASHERS=FAST_HASHERS, STORAGES=local_storages(storage)
+        ),
+    ):
+        yield seed_demo(), storage
+        transaction.set_rollback(True)
 
 
-def test_it_creates_models_across_teams_frameworks_and_all_schemes(demo: str) -> None:
-    models = list(RegisteredModel.objects.select_related("team"))
-    assert len(models) >= 8
-    assert {m.versioning_scheme for m in models} == {s.value for s in versioning.Scheme}
-    assert {m.team.slug for m in models} == {"fraud", "growth", "vision"}
-    assert len({m.framework for m in models}) >= 6
-    assert len({m.task_type for m in models}) >= 6
-    for m in models:
-        assert m.description.startswith("# ") and "| --- |" in m.description
-        assert "`" in m.description and "\n- " in m.description
-        assert {"owner", "domain", "pii"} <= set(m.tags.values_list("key", flat=True))
-    assert sum("<script>alert(1)</script>" in m.description for m in models) == 1
+@pytest.fixture
+def demo(seeded_demo: tuple[str, Path], settings: Any, tmp_path: Path) -> str:
+    """The seeded demo (DEMO_MODE on, as when it was seeded)."""
+    output, storage = seeded_demo
+    shutil.copytree(storage, tmp_path, dirs_exist_ok=True)  # where this test's storages are
+    settings.DEMO_MODE = True
+    return output
 
 
-def test_it_registers_versions_with_metrics_metadata_and_artifacts(demo: str) -> None:
-    for model in RegisteredModel.objects.all():
-        versions = list(model.versions.order_by("sequence"))
-        assert 10 <= len(versions) <= 60
-        assert [v.sequence for v in versions] == list(range(1, len(versions) + 1))
-        assert model.last_sequence == model.version_count == len(versions)
-        assert model.latest_version == versions[-1]
-        for v in versions:
-            assert 10 <= len(v.params) <= 30, v
-            assert 15 <= len(v.environment["packages"]) <= 40
-            assert {"python", "os", "hardware"} <= set(v.environment)
-            assert v.signature["inputs"] and v.signature["outputs"]
-            assert re.fullmatch(r"[0-9a-f]{40}", v.code_commit)
-            assert v.code_repository.startswith("https://") and v.code_entry_point
-            assert v.training_started_at < v.training_ended_at <= v.created_at
-            assert v.tags.exists()
-    splits = Metric.objects.values("version").annotate(n=Count("split", distinct=True))
-    assert splits.count() == ModelVersion.objects.count()
-    assert min(row["n"] for row in splits) >= 2
-    assert set(Metric.objects.values_list("split", flat=True)) == {
-        "train", "validation", "test", "business"
-    }  # fmt: skip
-    assert Metric.objects.filter(name="p95_latency_ms", direction="lower").exists()
-    per_version = ModelVersion.objects.annotate(n=Count("artifacts")).values_list("n", flat=True)
-    assert set(per_version) <= {1, 2, 3} and 0 not in per_version
-    # Identical files (weights of consecutive retrains, READMEs) are stored once.
-    assert Blob.objects.count() < Artifact.objects.count()
-    blob = Blob.objects.first()
-    assert blob is not None and artifact_storage.size(blob.storage_name) == blob.size
+class TestTheSeededDemo:
+    """Tests of what seed_demo made, all on one seeding (`seeded_demo`)."""
 
+    def test_it_creates_the_demo_teams_users_and_roles(self, demo: str) -> None:
+        assert set(Team.objects.values_list("slug", flat=True)) >= {"fraud", "growth", "vision"}
+        admin = User.objects.get(username="admin")
+        assert admin.is_superuser and admin.is_staff and admin.check_password("demo")
+        assert not admin.memberships.exists()
+        for username, role in ROLES.items():
+            user = User.objects.get(username=username)
+            assert user.check_password("demo")
+            assert not user.is_superuser
+            memberships = {m.team.slug: m.role for m in user.memberships.select_related("team")}
+            assert memberships == {"fraud": role, "growth": role, "vision": role}
+        assert "admin" in demo and "viewer" in demo and "demo" in demo
 
-def test_it_shows_a_metric_trend_with_a_regression(demo: str) -> None:
-    model = RegisteredModel.objects.get(name="card-fraud-xgb")
-    aucs = list(
-        Metric.objects.filter(model=model, split="test", name="auc")
-        .order_by("version__sequence")
-        .values_list("value", flat=True)
-    )
-    assert aucs[-1] > aucs[0] + 0.03
-    regressed = model.versions.get(tags__key="regression")
-    previous = model.versions.get(sequence=regressed.sequence - 1)
-    assert regressed.metrics.get(split="test", name="auc").value < (
-        previous.metrics.get(split="test", name="auc").value - 0.01
-    )
+    def test_it_creates_models_across_teams_frameworks_and_all_schemes(self, demo: str) -> None:
+        models = list(RegisteredModel.objects.select_related("team"))
+        assert len(models) >= 8
+        assert {m.versioning_scheme for m in models} == {s.value for s in versioning.Scheme}
+        assert {m.team.slug for m in models} == {"fraud", "growth", "vision"}
+        assert len({m.framework for m in models}) >= 6
+        assert len({m.task_type for m in models}) >= 6
+        for m in models:
+            assert m.description.startswith("# ") and "| --- |" in m.description
+            assert "`" in m.description and "\n- " in m.description
+            assert {"owner", "domain", "pii"} <= set(m.tags.values_list("key", flat=True))
+        assert sum("<script>alert(1)</script>" in m.description for m in models) == 1
 
+    def test_it_registers_versions_with_metrics_metadata_and_artifacts(self, demo: str) -> None:
+        for model in RegisteredModel.objects.all():
+            versions = list(model.versions.order_by("sequence"))
+            assert 10 <= len(versions) <= 60
+            assert [v.sequence for v in versions] == list(range(1, len(versions) + 1))
+            assert model.last_sequence == model.version_count == len(versions)
+            assert model.latest_version == versions[-1]
+            for v in versions:
+                assert 10 <= len(v.params) <= 30, v
+                assert 15 <= len(v.environment["packages"]) <= 40
+                assert {"python", "os", "hardware"} <= set(v.environment)
+                assert v.signature["inputs"] and v.signature["outputs"]
+                assert re.fullmatch(r"[0-9a-f]{40}", v.code_commit)
+                assert v.code_repository.startswith("https://") and v.code_entry_point
+                assert v.training_started_at < v.training_ended_at <= v.created_at
+                assert v.tags.exists()
+        splits = Metric.objects.values("version").annotate(n=Count("split", distinct=True))
+        assert splits.count() == ModelVersion.objects.count()
+        assert min(row["n"] for row in splits) >= 2
+        assert set(Metric.objects.values_list("split", flat=True)) == {
+            "train", "validation", "test", "business"
+        }  # fmt: skip
+        assert Metric.objects.filter(name="p95_latency_ms", direction="lower").exists()
+        per_version = ModelVersion.objects.annotate(n=Count("artifacts")).values_list(
+            "n", flat=True
+        )
+        assert set(per_version) <= {1, 2, 3} and 0 not in per_version
+        # Identical files (weights of consecutive retrains, READMEs) are stored once.
+        assert Blob.objects.count() < Artifact.objects.count()
+        blob = Blob.objects.first()
+        assert blob is not None and artifact_storage.size(blob.storage_name) == blob.size
 
-def test_it_populates_every_stage_with_at_most_one_production(demo: str) -> None:
-    assert set(ModelVersion.objects.values_list("stage", flat=True)) == set(Stage.values)
-    with_production = 0
-    for model in RegisteredModel.objects.all():
-        stages = list(model.versions.values_list("stage", flat=True))
-        assert stages.count(Stage.PRODUCTION) <= 1
-        with_production += stages.count(Stage.PRODUCTION)
-        assert Stage.STAGING in stages and Stage.DEVELOPMENT in stages
-    assert 0 < with_production < RegisteredModel.objects.count()
-    # Stage changes are real transitions by the demo personas, with comments.
-    moved = StageTransition.objects.exclude(comment="registered")
-    promotions = moved.filter(to_stage=Stage.PRODUCTION)
-    assert set(promotions.values_list("actor__username", flat=True)) == {"maintainer"}
-    assert promotions.filter(comment__contains="Signed off by reviewer").exists()
-    assert moved.filter(from_stage=Stage.PRODUCTION, to_stage=Stage.ARCHIVED).exists()
-    assert moved.filter(from_stage=Stage.STAGING, to_stage=Stage.DEVELOPMENT).exists()
-    assert not moved.filter(comment="").exists()
-    for v in ModelVersion.objects.exclude(stage=Stage.DEVELOPMENT):
-        assert v.transitions.order_by("-created_at", "-id").first().to_stage == v.stage
+    def test_it_shows_a_metric_trend_with_a_regression(self, demo: str) -> None:
+        model = RegisteredModel.objects.get(name="card-fraud-xgb")
+        aucs = list(
+            Metric.objects.filter(model=model, split="test", name="auc")
+            .order_by("version__sequence")
+            .values_list("value", flat=True)
+        )
+        assert aucs[-1] > aucs[0] + 0.03
+        regressed = model.versions.get(tags__key="regression")
+        previous = model.versions.get(sequence=regressed.sequence - 1)
+        assert regressed.metrics.get(split="test", name="auc").value < (
+            previous.metrics.get(split="test", name="auc").value - 0.01
+        )
 
+    def test_it_populates_every_stage_with_at_most_one_production(self, demo: str) -> None:
+        assert set(ModelVersion.objects.values_list("stage", flat=True)) == set(Stage.values)
+        with_production = 0
+        for model in RegisteredModel.objects.all():
+            stages = list(model.versions.values_list("stage", flat=True))
+            assert stages.count(Stage.PRODUCTION) <= 1
+            with_production += stages.count(Stage.PRODUCTION)
+            assert Stage.STAGING in stages and Stage.DEVELOPMENT in stages
+        assert 0 < with_production < RegisteredModel.objects.count()
+        # Stage changes are real transitions by the demo personas, with comments.
+        moved = StageTransition.objects.exclude(comment="registered")
+        promotions = moved.filter(to_stage=Stage.PRODUCTION)
+        assert set(promotions.values_list("actor__username", flat=True)) == {"maintainer"}
+        assert promotions.filter(comment__contains="Signed off by reviewer").exists()
+        assert moved.filter(from_stage=Stage.PRODUCTION, to_stage=Stage.ARCHIVED).exists()
+        assert moved.filter(from_stage=Stage.STAGING, to_stage=Stage.DEVELOPMENT).exists()
+        assert not moved.filter(comment="").exists()
+        for v in ModelVersion.objects.exclude(stage=Stage.DEVELOPMENT):
+            assert v.transitions.order_by("-created_at", "-id").first().to_stage == v.stage
 
-def test_it_gives_versions_valid_for_their_scheme_in_order(demo: str) -> None:
-    for model in RegisteredModel.objects.all():
-        scheme = model.versioning_scheme
-        versions = list(model.versions.order_by("sequence"))
-        for v in versions:
-            assert versioning.validate(scheme, v.version) == v.version
-            assert v.sort_key == versioning.sort_key(scheme, v.version, v.sequence)
-        strings = [v.version for v in versions]
-        if scheme == versioning.Scheme.SEMANTIC:
-            assert any("-rc." in s for s in strings)
-        elif scheme == versioning.Scheme.GIT:
-            assert all(re.fullmatch(r"[0-9a-f]{12}", s) for s in strings)
-        elif scheme == versioning.Scheme.TIMESTAMP:
-            assert strings == sorted(strings)
-        else:
-            assert all(re.fullmatch(r"v\d+\.\d+\.\d+-\d{8}-[0-9a-f]{12}", s) for s in strings)
-    # A backported hotfix: registered after a newer minor, sorted before it.
-    semantic = RegisteredModel.objects.get(name="card-fraud-xgb")
-    by_key = list(semantic.versions.order_by("sort_key").values_list("sequence", flat=True))
-    assert by_key != sorted(by_key)
+    def test_it_gives_versions_valid_for_their_scheme_in_order(self, demo: str) -> None:
+        for model in RegisteredModel.objects.all():
+            scheme = model.versioning_scheme
+            versions = list(model.versions.order_by("sequence"))
+            for v in versions:
+                assert versioning.validate(scheme, v.version) == v.version
+                assert v.sort_key == versioning.sort_key(scheme, v.version, v.sequence)
+            strings = [v.version for v in versions]
+            if scheme == versioning.Scheme.SEMANTIC:
+                assert any("-rc." in s for s in strings)
+            elif scheme == versioning.Scheme.GIT:
+                assert all(re.fullmatch(r"[0-9a-f]{12}", s) for s in strings)
+            elif scheme == versioning.Scheme.TIMESTAMP:
+                assert strings == sorted(strings)
+            else:
+                assert all(re.fullmatch(r"v\d+\.\d+\.\d+-\d{8}-[0-9a-f]{12}", s) for s in strings)
+        # A backported hotfix: registered after a newer minor, sorted before it.
+        semantic = RegisteredModel.objects.get(name="card-fraud-xgb")
+        by_key = list(semantic.versions.order_by("sort_key").values_list("sequence", flat=True))
+        assert by_key != sorted(by_key)
 
+    def test_it_spreads_the_history_over_the_past_eighteen_months(self, demo: str) -> None:
+        created = list(ModelVersion.objects.values_list("created_at", flat=True))
+        newest, oldest = max(created), min(created)
+        assert newest.date().isoformat() < ANCHOR
+        assert (newest - oldest).days > 365
+        transitions = StageTransition.objects.values_list("created_at", flat=True)
+        assert max(transitions).date().isoformat() <= ANCHOR
 
-def test_it_spreads_the_history_over_the_past_eighteen_months(demo: str) -> None:
-    created = list(ModelVersion.objects.values_list("created_at", flat=True))
-    newest, oldest = max(created), min(created)
-    assert newest.date().isoformat() < ANCHOR
-    assert (newest - oldest).days > 365
-    transitions = StageTransition.objects.values_list("created_at", flat=True)
-    assert max(transitions).date().isoformat() <= ANCHOR
-
-
-def test_it_changes_nothing_when_run_twice(demo: str) -> None:
-    User.objects.filter(username="viewer").update(password="changed-by-someone")
-    before = row_counts()
-    output = seed_demo()
-    assert row_counts() == before
-    assert User.objects.get(username="viewer").password == "changed-by-someone"
-    assert "nothing to do" in output
+    def test_it_changes_nothing_when_run_twice(self, demo: str) -> None:
+        User.objects.filter(username="viewer").update(password="changed-by-someone")
+        before = row_counts()
+        output = seed_demo()
+        assert row_counts() == before
+        assert User.objects.get(username="viewer").password == "changed-by-someone"
+        assert "nothing to do" in output
 
 
 def test_it_completes_a_database_where_part_of_the_demo_exists(settings: Any) -> None:
