@@ -36,24 +36,30 @@ def columns(model: type[Model], alias: str) -> str:
 
 
 @cache
-def _converters(model: type[Model], vendor: str) -> tuple[tuple[int, Any, list[Converter]], ...]:
-    found = []
-    for index, field in enumerate(model._meta.concrete_fields):
+def _converters(model: type[Model], vendor: str) -> dict[str, tuple[Any, list[Converter]]]:
+    """By field attname: the column and the converters its database values go through, for
+    the fields that have some (the ORM's own: backend's, then field's)."""
+    found = {}
+    for field in model._meta.concrete_fields:
         col = field.get_col(model._meta.db_table)
         chain = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
         if chain:
-            found.append((index, col, chain))
-    return tuple(found)
+            found[field.attname] = (col, chain)
+    return found
+
+
+def _from_db(model: type[Model], attname: str, value: Any) -> Any:
+    col, chain = _converters(model, connection.vendor).get(attname, (None, ()))
+    for convert in chain:
+        value = convert(value, col, connection)
+    return value
 
 
 def instance[M: Model](model: type[M], values: Sequence[Any]) -> M:
     """A model instance from its `columns(model, …)` values, as the ORM would build it."""
-    values = list(values)
-    for index, col, chain in _converters(model, connection.vendor):
-        for convert in chain:
-            values[index] = convert(values[index], col, connection)
     names = [f.attname for f in model._meta.concrete_fields]
-    return model.from_db(connection.alias, names, values)
+    converted = [_from_db(model, name, value) for name, value in zip(names, values, strict=True)]
+    return model.from_db(connection.alias, names, converted)
 
 
 def width(model: type[Model]) -> int:
@@ -115,16 +121,9 @@ def insert(objs: Sequence[Model]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         results = cursor.fetchall() if returned else [()] * len(objs)
-    by_name = {f.attname: f for f in fields}
-    by_name[model._meta.pk.attname] = model._meta.pk
     for obj, values in zip(objs, results, strict=True):
         for name, value in zip(returned, values, strict=True):
-            col = by_name[name].get_col(model._meta.db_table)
-            for convert in connection.ops.get_db_converters(col) + col.get_db_converters(
-                connection
-            ):
-                value = convert(value, col, connection)
-            setattr(obj, name, value)
+            setattr(obj, name, _from_db(model, name, value))
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
