@@ -320,19 +320,17 @@ def _tags_and_aliases(
         among, params = "= ANY(string_to_array(%s, ',')::bigint[])", [listed, listed]
     else:
         among, params = f"IN ({', '.join(['%s'] * len(ids))})", [*ids, *ids]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 0, version_id, {q('key')}, {q('value')} FROM {q(VersionTag._meta.db_table)} "
-            f"WHERE version_id {among} UNION ALL "
-            f"SELECT 1, version_id, {q('name')}, '' FROM {q(Alias._meta.db_table)} "
-            f"WHERE version_id {among} ORDER BY 1, 3",
-            params,
-        )
-        for kind, version_id, key, value in cursor.fetchall():
-            if kind == 0:
-                tags[version_id].append({"key": key, "value": value})
-            else:
-                names_of[version_id].append(key)
+    for kind, version_id, key, value in rows.fetch(
+        f"SELECT 0, version_id, {q('key')}, {q('value')} FROM {rows.table(VersionTag)} "
+        f"WHERE version_id {among} UNION ALL "
+        f"SELECT 1, version_id, {q('name')}, '' FROM {rows.table(Alias)} "
+        f"WHERE version_id {among} ORDER BY 1, 3",
+        params,
+    ):
+        if kind == 0:
+            tags[version_id].append({"key": key, "value": value})
+        else:
+            names_of[version_id].append(key)
     return tags, names_of
 
 
@@ -347,10 +345,10 @@ ROW_FIELDS = (
 
 def version_rows(queryset: QuerySet[ModelVersion]) -> list[dict[str, Any]]:
     """MLflow JSON for the versions of an (ordered, sliced) queryset: two queries."""
-    rows = list(queryset.values(*ROW_FIELDS))
-    tags, names_of = _tags_and_aliases([row["pk"] for row in rows])
+    found = list(queryset.values(*ROW_FIELDS))
+    tags, names_of = _tags_and_aliases([row["pk"] for row in found])
     out = []
-    for row in rows:
+    for row in found:
         updated = max(filter(None, [row["created_at"], row["stage_changed_at"]]))
         data: dict[str, Any] = {
             "name": f"{row['model__team__slug']}.{row['model__name']}",
