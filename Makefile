@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	# The Python client and its `modelgate` CLI: its own package, tested against the server.
-	$(PY) -m pip install -q -e ./client
+	$(PY) -m pip install -q -e "./client[dvc]"
 	touch $@
 
 run: setup

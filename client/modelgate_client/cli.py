@@ -5,38 +5,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import requests
 
 from modelgate_client.client import Client, ModelgateError
-
-
-def config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "modelgate" / "config.json"
-
-
-def load_config() -> dict[str, Any]:
-    try:
-        data = json.loads(config_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def save_config(data: dict[str, Any]) -> Path:
-    path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-    os.chmod(path, 0o600)  # also when the file existed with wider permissions
-    return path
+from modelgate_client.config import save_config, server_and_token
 
 
 class UsageError(Exception):
@@ -348,9 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    config = load_config()
-    url = args.url or os.environ.get("MODELGATE_URL") or config.get("url")
-    token = args.token or os.environ.get("MODELGATE_TOKEN") or config.get("token")
+    url, token = server_and_token(args.url, args.token)
     try:
         client = None
         if getattr(args, "needs_client", True):

@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from modelgate_client import capture as _capture
 from modelgate_client import dvc as _dvc
+from modelgate_client.config import server_and_token
 
 READ_SIZE = 1024 * 1024  # hashing and download chunk
 RETRY_STATUS = frozenset({502, 503, 504})
@@ -116,11 +118,15 @@ def collect_files(files_or_dir: Files | None) -> list[tuple[str, Path]]:
 
 
 class Client:
-    """A Modelgate server: `Client("https://modelgate.example.com", "mg_…")`."""
+    """A Modelgate server: `Client("https://modelgate.example.com", "mg_…")`.
+
+    Without arguments, `Client()` takes the server and token from `MODELGATE_URL` and
+    `MODELGATE_TOKEN`, else from what `modelgate login` saved (modelgate_client.config).
+    """
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         token: str | None = None,
         *,
         timeout: float = 60.0,
@@ -129,6 +135,11 @@ class Client:
         chunk_size: int | None = None,
         progress: bool | None = None,
     ) -> None:
+        url, token = server_and_token(url, token)
+        if not url:
+            raise ValueError(
+                "no Modelgate server: pass its URL, set MODELGATE_URL or run `modelgate login`"
+            )
         self.url = url.rstrip("/")
         self.api = self.url + "/api/v1"
         self.timeout = timeout
@@ -598,9 +609,12 @@ class Client:
 
     @staticmethod
     def _safe(func: Any) -> Any:
-        """Capturing never breaks a registration."""
+        """Capturing never breaks a registration; what the user can fix is a warning."""
         try:
             return func()
+        except _dvc.YAMLUnavailable as exc:
+            warnings.warn(str(exc), stacklevel=3)
+            return {}
         except Exception:  # best effort by design
             return {}
 

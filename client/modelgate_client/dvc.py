@@ -5,19 +5,19 @@ file (data added with `dvc add` / `dvc import`), and answers one reference per d
 its repository path as the dataset name, its content hash (md5, or the etag of an
 imported cloud object) as the version and digest, its size, and where the default DVC
 remote keeps those bytes. Source files a stage depends on (code, notebooks, configs) are
-code, not data, and are left out. Nothing is downloaded and DVC need not be installed.
+code, not data, and are left out. Nothing is downloaded and DVC need not be installed;
+the files are YAML, read with PyYAML (the `dvc` extra) or else DVC's own ruamel.yaml.
 """
 
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import IO, Any
 
 from modelgate_client.capture import strip_credentials
 
@@ -60,11 +60,35 @@ def default_remote(root: Path) -> str:
     return ""
 
 
+class YAMLUnavailable(RuntimeError):
+    """A DVC repository, and nothing installed that reads its YAML files."""
+
+
+@functools.cache
+def _yaml() -> tuple[Callable[[IO[str]], Any], tuple[type[Exception], ...]]:
+    """A safe YAML loader and the errors it raises on a malformed file."""
+    try:
+        import yaml
+    except ImportError:
+        pass
+    else:
+        return yaml.safe_load, (yaml.YAMLError,)
+    try:
+        from ruamel.yaml import YAML, YAMLError
+    except ImportError:
+        raise YAMLUnavailable(
+            "the DVC datasets were not recorded: reading dvc.lock and *.dvc files needs "
+            "PyYAML (pip install 'modelgate-client[dvc]')"
+        ) from None
+    return YAML(typ="safe", pure=True).load, (YAMLError,)
+
+
 def _load(path: Path) -> Any:
+    load, errors = _yaml()
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            return load(handle)
+    except (OSError, UnicodeDecodeError, *errors):
         return None
 
 
@@ -125,10 +149,12 @@ def _reference(path: str, entry: dict[str, Any], remote: str) -> dict[str, Any] 
 
 def datasets(start: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """The DVC datasets of the repository holding `start`, one per path (the lock's
-    entry wins over a .dvc file's for the same path); [] without DVC files."""
+    entry wins over a .dvc file's for the same path); [] without DVC files. Raises
+    YAMLUnavailable in a DVC repository when no YAML library is installed."""
     root = find_root(start)
     if root is None or not ((root / ".dvc").is_dir() or (root / "dvc.lock").is_file()):
         return []  # not a DVC repository: nothing to walk
+    _yaml()
     remote = default_remote(root)
     found: dict[str, dict[str, Any]] = {}
     for path, entry in _entries(root):

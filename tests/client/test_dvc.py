@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,28 @@ def test_register_version_records_dvc_datasets_in_lineage(
     # Without DVC capture nothing is added.
     again = client.register_version("fraud", "churn", model_dir, version="1.0.1", dvc=False)
     assert again["lineage"]["datasets"] == []
+
+
+@pytest.fixture
+def no_yaml_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Neither PyYAML nor ruamel.yaml can be imported (the client installed without extras)."""
+    for name in ("yaml", "ruamel", "ruamel.yaml"):
+        monkeypatch.setitem(sys.modules, name, None)
+    dvc._yaml.cache_clear()
+    yield
+    dvc._yaml.cache_clear()
+
+
+@pytest.mark.usefixtures("no_yaml_reader")
+def test_without_a_yaml_reader_the_version_is_registered_and_the_user_warned(
+    client, dvc_repo, model_dir, monkeypatch
+) -> None:
+    with pytest.raises(dvc.YAMLUnavailable):
+        dvc.datasets(dvc_repo)
+    assert dvc.datasets(dvc_repo.parent) == []  # outside a DVC repository: nothing to read
+    monkeypatch.chdir(dvc_repo)
+    with pytest.warns(UserWarning, match=r"pip install 'modelgate-client\[dvc\]'"):
+        created = client.register_version(
+            "fraud", "churn", model_dir, version="1.0.0", datasets=["s3://data/extra"]
+        )
+    assert created["lineage"]["datasets"] == ["s3://data/extra"]
