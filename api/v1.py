@@ -103,6 +103,7 @@ def _model_out(model: RegisteredModel) -> dict[str, Any]:
 
 def _version_summary(mv: ModelVersion) -> dict[str, Any]:
     return {
+        "model": f"{mv.model.team.slug}/{mv.model.name}",
         "version": mv.version,
         "sequence": mv.sequence,
         "stage": mv.stage,
@@ -143,7 +144,6 @@ def _version_out(
     ]
     return {
         **_version_summary(mv),
-        "model": f"{team}/{name}",
         "task_type": mv.task_type,
         "framework": mv.framework,
         "framework_version": mv.framework_version,

@@ -226,7 +226,11 @@ def cmd_search(args: argparse.Namespace, client: Client) -> int:
         _print(args, items, rows, ("model", "framework", "task", "versions"))
     else:
         items = list(client.search(args.query))
-        _print(args, items, _versions_table(items), VERSION_HEADERS)
+        rows = [
+            [v.get("model", ""), *row[:-1]]
+            for v, row in zip(items, _versions_table(items), strict=True)
+        ]
+        _print(args, items, rows, ("model", *VERSION_HEADERS[:-1]))
     return 0
 
 

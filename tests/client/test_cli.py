@@ -108,9 +108,14 @@ def test_search_and_models_list(run, model_dir):
     run("register", "fraud/churn", str(model_dir), "--version", "2.0.0",
         "--metrics", '{"test": {"auc": 0.97}}', "--no-capture")  # fmt: skip
     status, out, _ = run("search", "metrics.test.auc > 0.9", as_json=True)
-    assert status == 0 and [v["version"] for v in json.loads(out)] == ["2.0.0"]
+    found = json.loads(out)
+    assert status == 0 and [(v["model"], v["version"]) for v in found] == [("fraud/churn", "2.0.0")]
+    status, out, _ = run("search", "metrics.test.auc > 0.9")
+    header, row = out.splitlines()
+    assert header.split() == ["MODEL", "VERSION", "STAGE", "CREATED", "BY"]
+    assert row.split()[:3] == ["fraud/churn", "2.0.0", "development"]
     status, out, _ = run("search", "metrics.test.auc > 0.99")
-    assert out.splitlines() == ["VERSION  STAGE  CREATED  BY  URL"]
+    assert out.splitlines() == ["MODEL  VERSION  STAGE  CREATED  BY"]
     status, out, _ = run("search", "framework = xgboost", "--models")
     assert "fraud/churn" in out
     status, out, _ = run("models", "list", "--framework", "xgboost")
