@@ -144,7 +144,10 @@ def cmd_register(args: argparse.Namespace, client: Client) -> int:
         params=_json_arg(args.params, "--params"),
         description=args.description,
         tags=_tags(args.tag),
+        datasets=args.dataset,
+        parents=args.parent,
         capture=not args.no_capture,
+        dvc=not args.no_dvc,
     )
     if args.json:
         print(json.dumps(detail, indent=2))
@@ -270,7 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--params", help="JSON object")
     register.add_argument("--tag", action="append", metavar="KEY=VALUE")
     register.add_argument("--description")
-    register.add_argument("--no-capture", action="store_true", help="skip environment and git")
+    register.add_argument("--dataset", action="append", metavar="DATASET",
+                          help="a dataset it was trained on: a URI or [TEAM/]NAME[@VERSION]; "
+                               "repeat for more")  # fmt: skip
+    register.add_argument("--parent", action="append", metavar="TEAM/MODEL@VERSION",
+                          help="a version it was derived from; repeat for more")  # fmt: skip
+    register.add_argument("--no-capture", action="store_true",
+                          help="skip environment, git and DVC datasets")  # fmt: skip
+    register.add_argument("--no-dvc", action="store_true", help="skip DVC datasets")
     register.set_defaults(func=cmd_register)
 
     download = commands.add_parser("download", help="download a version's files")

@@ -74,11 +74,20 @@ def test_register_list_resolve_download(run, model_dir, maintainer, tmp_path):
                          as_json=True)  # fmt: skip
     created = json.loads(out)
     assert created["version"] == "1.0.1" and created["environment"]["python"]
+    status, out, _ = run("register", "fraud/churn", str(model_dir), "--version", "1.1.0",
+                         "--dataset", "s3://data/churn/2026-11", "--dataset", "fraud/events@7",
+                         "--parent", "fraud/churn@1.0.1", "--no-capture", as_json=True)  # fmt: skip
+    lineage = json.loads(out)["lineage"]
+    assert status == 0 and sorted(lineage["datasets"]) == [
+        "events@7",
+        "s3://data/churn/2026-11",
+    ]
+    assert lineage["parents"] == ["fraud/churn@1.0.1"]
 
     status, out, _ = run("versions", "list", "fraud/churn")
     lines = out.splitlines()
     assert lines[0].split() == ["VERSION", "STAGE", "CREATED", "BY", "URL"]
-    assert [line.split()[0] for line in lines[1:]] == ["1.0.1", "1.0.0"]
+    assert [line.split()[0] for line in lines[1:]] == ["1.1.0", "1.0.1", "1.0.0"]
     assert lines[1].index("development") == lines[0].index("STAGE")  # aligned columns
 
     services.apply_transition(
