@@ -143,7 +143,7 @@ def test_the_environment_supplies_url_and_token(server, token, monkeypatch, caps
 @pytest.mark.parametrize(
     ("args", "status", "message"),
     [
-        (["versions", "list", "fraud/nope"], 1, "error: Not found."),
+        (["versions", "list", "fraud/nope"], 1, "error: No model fraud/nope that you may read."),
         (["resolve", "fraud/churn", "--stage", "production"], 1, "has no version in Production"),
         (["search", "metrics.test.auc >="], 1, "error: "),
         (["register", "fraud/churn", "/nonexistent/file"], 1, "error: not a file"),
