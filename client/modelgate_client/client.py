@@ -689,17 +689,19 @@ class Client:
                 attempt += 1
         actual_size = part.stat().st_size
         actual = sha256_file(part)
-        if actual_size != size or actual != expected:
-            part.unlink()
-            raise ChecksumMismatch(
-                None,
-                "checksum_mismatch",
-                f"{artifact['path']}: got {actual_size} bytes with SHA-256 {actual}, "
-                f"expected {size} bytes with {expected}",
-            )
-        os.replace(part, target)
-        with contextlib.suppress(OSError):
-            partial_dir.rmdir()  # only when nothing else is still partial
+        try:
+            if actual_size != size or actual != expected:
+                part.unlink()
+                raise ChecksumMismatch(
+                    None,
+                    "checksum_mismatch",
+                    f"{artifact['path']}: got {actual_size} bytes with SHA-256 {actual}, "
+                    f"expected {size} bytes with {expected}",
+                )
+            os.replace(part, target)
+        finally:
+            with contextlib.suppress(OSError):
+                partial_dir.rmdir()  # only when nothing else is still partial
 
     def _fetch(
         self, url: str, part: Path, have: int, base: int, headers: dict[str, str], bar: tqdm
