@@ -348,14 +348,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, client))
     except UsageError as exc:
         parser.print_usage(sys.stderr)
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(args, "usage", str(exc))
         return 2
-    except (ModelgateError, requests.RequestException, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ModelgateError as exc:
+        _print_error(args, exc.code, exc.message, exc.field, exc.status)
+        return 1
+    except requests.RequestException as exc:
+        _print_error(args, "connection", _unreachable(url, exc))
+        return 1
+    except (OSError, ValueError) as exc:
+        _print_error(args, "error", str(exc))
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        _print_error(args, "interrupted", "interrupted")
         return 130
+
+
+def _print_error(
+    args: argparse.Namespace,
+    code: str,
+    message: str,
+    field: str | None = None,
+    status: int | None = None,
+) -> None:
+    """`error: …` on stderr; with --json, the server's error shape there instead."""
+    if args.json:
+        error = {"code": code, "message": message, "field": field, "status": status}
+        print(json.dumps({"error": error}), file=sys.stderr)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def _unreachable(url: str | None, exc: requests.RequestException) -> str:
+    """What went wrong reaching the server, in words rather than urllib3's repr."""
+    text = str(exc)
+    if isinstance(exc, requests.Timeout):
+        reason = "no answer in time"
+    elif "refused" in text.lower():
+        reason = "connection refused (is the server running, and the port right?)"
+    elif any(s in text for s in ("Name or service not known", "Failed to resolve", "nodename")):
+        reason = "unknown host"
+    elif isinstance(exc, requests.exceptions.SSLError):
+        reason = "TLS failed (certificate?)"
+    else:
+        reason = text[:200]
+    return f"cannot reach {url}: {reason}"
 
 
 if __name__ == "__main__":

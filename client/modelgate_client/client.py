@@ -61,8 +61,16 @@ class ModelgateError(Exception):
                 error.get("details"),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
-            text = (response.text or "").strip()[:200] or response.reason or "error"
-            return cls(response.status_code, "http_error", f"HTTP {response.status_code}: {text}")
+            status = response.status_code
+            if "html" in response.headers.get("Content-Type", ""):
+                message = (
+                    f"HTTP {status} from {response.url}: a web page, not an answer of "
+                    "Modelgate's API (is the server URL right?)"
+                )
+            else:
+                text = (response.text or "").strip()[:200] or response.reason or "error"
+                message = f"HTTP {status}: {text}"
+            return cls(status, "http_error", message)
 
 
 class ChecksumMismatch(ModelgateError):

@@ -159,6 +159,38 @@ def test_errors_go_to_stderr_with_an_exit_status(run, args, status, message):
     assert message in err
 
 
+def test_with_json_errors_are_json_on_stderr(run):
+    code, out, err = run("versions", "list", "fraud/nope", as_json=True)
+    assert (code, out) == (1, "")
+    assert json.loads(err) == {
+        "error": {
+            "code": "not_found",
+            "message": "No model fraud/nope that you may read.",
+            "field": None,
+            "status": 404,
+        }
+    }
+
+
+def test_a_server_it_cannot_reach_is_said_in_words(capsys, monkeypatch):
+    from modelgate_client.client import Client
+
+    monkeypatch.setattr(Client, "_sleep", lambda self, attempt: None)  # retries, no waiting
+    assert main(["--url", "http://127.0.0.1:9", "--token", "t", "models", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "error: cannot reach http://127.0.0.1:9: connection refused "
+        "(is the server running, and the port right?)\n"
+    )
+
+
+def test_a_url_that_is_not_the_api_is_said_so(server, token, capsys):
+    assert main(["--url", server + "/accounts", "--token", token, "models", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "a web page, not an answer of Modelgate's API (is the server URL right?)" in err
+    assert "<html" not in err.lower()
+
+
 def test_without_a_url_it_is_a_usage_error(capsys):
     assert main(["models", "list"]) == 2
     assert "error: no server" in capsys.readouterr().err
