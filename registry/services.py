@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, Value
+from django.db.models import Exists, Model, ProtectedError, QuerySet, RestrictedError, Value
 from django.utils import timezone
 
 from accounts import audit, rows
@@ -32,9 +32,12 @@ from registry import (
 from registry.errors import Conflict
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
+    Alias,
+    AliasEvent,
     Artifact,
     Blob,
     GatedStage,
+    Job,
     Metric,
     ModelTag,
     ModelVersion,
@@ -255,6 +258,173 @@ def update_version(
                 changes=audit.diff(before, after),
             )
     return locked
+
+
+# Why a version may not be deleted: reason → the rows that show it. Modelgate keeps the
+# history of every version something happened to, so only a version registered by mistake
+# (never moved, pointed at, asked about, deployed, built on or archived) may go; the others
+# are archived. Each check is a relation whose history the deletion would otherwise lose.
+def _deletion_checks(pk: int) -> dict[str, Any]:
+    from lineage.models import Deployment, Edge, NodeType
+    from monitoring.models import RetrainRequest
+
+    return {
+        "it has left Development, and its stage history is kept": Exists(
+            StageTransition.objects.filter(version_id=pk).exclude(from_stage="")
+        ),
+        "an alias points at it": Exists(Alias.objects.filter(version_id=pk)),
+        "an alias pointed at it once, and alias history is kept": Exists(
+            AliasEvent.objects.filter(version_id=pk)
+        ),
+        "promotion was requested for it": Exists(PromotionRequest.objects.filter(version_id=pk)),
+        "it has been deployed": Exists(Deployment.objects.filter(version_id=pk)),
+        "other versions or deployments descend from it in the lineage graph": Exists(
+            Edge.objects.filter(src_type=NodeType.VERSION, src_id=pk)
+        ),
+        "a retrain request names it as the version to replace": Exists(
+            RetrainRequest.objects.filter(version_id=pk)
+        ),
+        "it was registered for a retrain request": Exists(
+            RetrainRequest.objects.filter(new_version_id=pk)
+        ),
+        "its files were archived or restored": Exists(Job.objects.filter(version_id=pk)),
+    }
+
+
+def version_deletion_blockers(version: ModelVersion) -> list[str]:
+    """Why `version` may not be deleted (empty when it may be), in one query."""
+    checks = _deletion_checks(version.pk)
+    found = (
+        ModelVersion.objects.filter(pk=version.pk)
+        .annotate(**{f"check_{i}": check for i, check in enumerate(checks.values())})
+        .values("stage", "cold_since", *(f"check_{i}" for i in range(len(checks))))
+        .first()
+    )
+    if found is None:
+        return ["it was deleted already"]
+    reasons = [reason for i, reason in enumerate(checks) if found[f"check_{i}"]]
+    if found["stage"] != Stage.DEVELOPMENT and not found["check_0"]:  # (history says so)
+        reasons.insert(0, f"it is in {Stage(found['stage']).label}")
+    if found["cold_since"] is not None and "its files were archived or restored" not in reasons:
+        reasons.append("its files are in cold storage")
+    return reasons
+
+
+def delete_version(*, version: ModelVersion, actor: Any) -> None:
+    """Delete a version registered by mistake (maintainers): one still in Development that
+    nothing refers to (see version_deletion_blockers); anything else is refused with the
+    reasons (Conflict), and archived instead. Audited with a snapshot of what was deleted.
+
+    Its sequence number stays a gap (the model's last_sequence is kept, so it is never
+    handed out again); the model's version count and latest version are corrected. Its
+    blobs stay where they are: other versions may share them.
+    """
+    from lineage.models import Edge, NodeType
+
+    require(actor, Action.MAINTAIN, version)
+    with transaction.atomic():
+        # The model's row first, as registrations and stage changes take it, then the
+        # version's: a concurrent alias, request or deployment waits for (or precedes) us.
+        row = _lock_model_row(version.model_id)
+        locked = (
+            ModelVersion.objects.select_for_update(of=("self",))
+            .select_related("model__team", "created_by")
+            .filter(pk=version.pk)
+            .first()
+        )
+        if locked is None:
+            raise Conflict(f"version {version.version} was deleted already")
+        model = locked.model
+        reasons = version_deletion_blockers(locked)
+        if reasons:
+            raise Conflict(
+                f"{model.name} {locked.version} cannot be deleted: {'; '.join(reasons)}. "
+                "Modelgate keeps the history of versions that were used: archive it instead."
+            )
+        audit.record(
+            "version.delete",
+            actor=actor,
+            obj=locked,
+            team=model.team,
+            changes=audit.diff(version_snapshot(locked), {}),
+        )
+        # Lineage into the version (its datasets, code, run, parents) describes it alone.
+        Edge.objects.filter(dst_type=NodeType.VERSION, dst_id=locked.pk).delete()
+        # Its one "registered" transition: stage history is append-only for the
+        # application, and goes only with the version it records (snapshotted above).
+        QuerySet.delete(StageTransition.objects.filter(version=locked))
+        pk = locked.pk  # delete() forgets it
+        try:
+            with transaction.atomic():
+                locked.delete()  # tags, metrics, artifacts, card, MLflow source
+        except (ProtectedError, RestrictedError, IntegrityError):  # referenced meanwhile
+            raise Conflict(
+                f"{model.name} {locked.version} cannot be deleted: something refers to it now"
+            ) from None
+        latest = row.latest_version_id
+        if latest == pk or latest is None:
+            latest = (
+                ModelVersion.objects.filter(model_id=model.pk)
+                .order_by("-sort_key")
+                .values_list("pk", flat=True)
+                .first()
+            )
+        _update_model_row(
+            model.pk,
+            last_sequence=row.last_sequence,  # never lowered: the number is not handed out again
+            version_count=max(row.version_count - 1, 0),
+            latest_version_id=latest,
+        )
+
+
+def version_snapshot(version: ModelVersion) -> dict[str, Any]:
+    """Everything a version carried, as the audit log keeps it once the version is gone."""
+    from lineage.models import Edge, NodeType
+
+    v = version
+    card = getattr(v, "card", None)  # None when it has none (RelatedObjectDoesNotExist)
+    return {
+        "version": v.version,
+        "sequence": v.sequence,
+        "stage": v.stage,
+        "description": v.description,
+        "created_by": v.created_by.get_username() if v.created_by else None,
+        "created_at": v.created_at.isoformat(),
+        "task_type": v.task_type,
+        "framework": v.framework,
+        "framework_version": v.framework_version,
+        "signature": v.signature,
+        "params": v.params,
+        "environment": v.environment,
+        "code": {
+            "repository": v.code_repository,
+            "commit": v.code_commit,
+            "branch": v.code_branch,
+            "entry_point": v.code_entry_point,
+            "dirty": v.code_dirty,
+        },
+        "training": [
+            v.training_started_at.isoformat() if v.training_started_at else None,
+            v.training_ended_at.isoformat() if v.training_ended_at else None,
+        ],
+        "deprecated": v.deprecation_reason if v.deprecated_at else None,
+        "metrics": [
+            [m.split, m.name, m.value, m.direction]
+            for m in Metric.objects.filter(version=v).order_by("split", "name")
+        ],
+        "tags": dict(VersionTag.objects.filter(version=v).values_list("key", "value")),
+        "artifacts": dict(Artifact.objects.filter(version=v).values_list("path", "blob_id")),
+        "lineage": [
+            f"{src_type}:{src_id} {kind}"
+            for kind, src_type, src_id in Edge.objects.filter(
+                dst_type=NodeType.VERSION, dst_id=v.pk
+            ).values_list("kind", "src_type", "src_id")
+        ],
+        "card": ({f: getattr(card, f) for f in _CARD_FIELDS if getattr(card, f)} if card else None),
+    }
+
+
+_CARD_FIELDS = ("intended_use", "out_of_scope", "limitations", "ethical_considerations", "caveats")
 
 
 def register_version(
