@@ -890,14 +890,23 @@ def _lock_model_row(model_id: int, *, probe_numbered: bool = False) -> _LockedMo
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT m.last_sequence, m.version_count, m.task_type, m.framework, "
-            f"m.latest_version_id, latest.sort_key{probe} "
+            f"m.latest_version_id, latest.sort_key{probe}, latest.id "
             f"FROM {model_table} m LEFT JOIN {version_table} latest "
             f"ON latest.id = m.latest_version_id WHERE m.id = %s {lock}",
             [model_id],
         )
         row = cursor.fetchone()
-    if row is None:
-        raise RegisteredModel.DoesNotExist(f"model {model_id} was deleted")
+        if row is None:
+            raise RegisteredModel.DoesNotExist(f"model {model_id} was deleted")
+        *row, joined_id = row
+        if joined_id != row[4]:
+            # The lock waited for a registration (or deletion) that committed a new latest
+            # version: the locked row is read afresh, but the join saw the statement's
+            # snapshot, from before that version existed. A new statement sees it.
+            row[5] = None
+            if row[4] is not None:
+                cursor.execute(f"SELECT sort_key FROM {version_table} WHERE id = %s", [row[4]])
+                row[5] = cursor.fetchone()[0]
     return _LockedModel(*row)
 
 
