@@ -3,6 +3,8 @@ only, a version nothing refers to, audited; counters kept right, numbers never r
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import PermissionDenied
 
@@ -288,3 +290,38 @@ def test_the_refusal_names_every_reason(model, scratch, maintainer):
     assert "an alias points at it" in caught.value.message
     assert "promotion was requested for it" in caught.value.message
     assert "archive it instead" in caught.value.message
+
+
+# --- races (PostgreSQL row locks) ----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deletes_and_registrations_racing_keep_numbers_and_counters_right(
+    is_postgres, make_model, make_version, maintainer, contributor
+):
+    if not is_postgres:
+        pytest.skip("row locks need PostgreSQL")
+    from accounts.models import User
+    from registry.metadata import clean_version_metadata
+    from tests.threads import run_at_once
+
+    model = make_model("churn")
+    doomed = [make_version(model, f"0.{i}.0") for i in range(4)]
+
+    def prepare(index: int) -> Any:
+        if index < 4:
+            version = ModelVersion.objects.select_related("model__team").get(pk=doomed[index].pk)
+            actor = User.objects.get(pk=maintainer.pk)
+            return lambda: services.delete_version(version=version, actor=actor)
+        fresh = RegisteredModel.objects.select_related("team").get(pk=model.pk)
+        actor = User.objects.get(pk=contributor.pk)
+        return lambda: services.register_version(
+            model=fresh, actor=actor, version=f"1.{index}.0", metadata=clean_version_metadata({})
+        )
+
+    run_at_once(8, prepare, lambda act: act())
+    after = _model(model)
+    kept = ModelVersion.objects.filter(model=model)
+    assert sorted(kept.values_list("sequence", flat=True)) == [5, 6, 7, 8]
+    assert (after.version_count, after.last_sequence) == (4, 8)
+    assert after.latest_version == kept.order_by("-sort_key").first()
