@@ -260,34 +260,37 @@ def update_version(
     return locked
 
 
-# Why a version may not be deleted: reason → the rows that show it. Modelgate keeps the
-# history of every version something happened to, so only a version registered by mistake
-# (never moved, pointed at, asked about, deployed, built on or archived) may go; the others
-# are archived. Each check is a relation whose history the deletion would otherwise lose.
-def _deletion_checks(pk: int) -> dict[str, Any]:
+# Why a version may not be deleted. Modelgate keeps the history of every version something
+# happened to, so only a version registered by mistake (never moved, pointed at, asked
+# about, deployed, built on or archived) may go; the others are archived. Each check is a
+# relation whose history the deletion would otherwise lose.
+DELETION_REFUSALS = {
+    "moved": "it has left Development, and its stage history is kept",
+    "alias": "an alias points at it",
+    "alias_history": "an alias pointed at it once, and alias history is kept",
+    "requested": "promotion was requested for it",
+    "deployed": "it has been deployed",
+    "descendants": "other versions or deployments descend from it in the lineage graph",
+    "retrain_from": "a retrain request names it as the version to replace",
+    "retrain_for": "it was registered for a retrain request",
+    "jobs": "its files were archived or restored",
+}
+
+
+def _deletion_checks(pk: int) -> dict[str, Exists]:
     from lineage.models import Deployment, Edge, NodeType
     from monitoring.models import RetrainRequest
 
     return {
-        "it has left Development, and its stage history is kept": Exists(
-            StageTransition.objects.filter(version_id=pk).exclude(from_stage="")
-        ),
-        "an alias points at it": Exists(Alias.objects.filter(version_id=pk)),
-        "an alias pointed at it once, and alias history is kept": Exists(
-            AliasEvent.objects.filter(version_id=pk)
-        ),
-        "promotion was requested for it": Exists(PromotionRequest.objects.filter(version_id=pk)),
-        "it has been deployed": Exists(Deployment.objects.filter(version_id=pk)),
-        "other versions or deployments descend from it in the lineage graph": Exists(
-            Edge.objects.filter(src_type=NodeType.VERSION, src_id=pk)
-        ),
-        "a retrain request names it as the version to replace": Exists(
-            RetrainRequest.objects.filter(version_id=pk)
-        ),
-        "it was registered for a retrain request": Exists(
-            RetrainRequest.objects.filter(new_version_id=pk)
-        ),
-        "its files were archived or restored": Exists(Job.objects.filter(version_id=pk)),
+        "moved": Exists(StageTransition.objects.filter(version_id=pk).exclude(from_stage="")),
+        "alias": Exists(Alias.objects.filter(version_id=pk)),
+        "alias_history": Exists(AliasEvent.objects.filter(version_id=pk)),
+        "requested": Exists(PromotionRequest.objects.filter(version_id=pk)),
+        "deployed": Exists(Deployment.objects.filter(version_id=pk)),
+        "descendants": Exists(Edge.objects.filter(src_type=NodeType.VERSION, src_id=pk)),
+        "retrain_from": Exists(RetrainRequest.objects.filter(version_id=pk)),
+        "retrain_for": Exists(RetrainRequest.objects.filter(new_version_id=pk)),
+        "jobs": Exists(Job.objects.filter(version_id=pk)),
     }
 
 
@@ -296,16 +299,19 @@ def version_deletion_blockers(version: ModelVersion) -> list[str]:
     checks = _deletion_checks(version.pk)
     found = (
         ModelVersion.objects.filter(pk=version.pk)
-        .annotate(**{f"check_{i}": check for i, check in enumerate(checks.values())})
-        .values("stage", "cold_since", *(f"check_{i}" for i in range(len(checks))))
+        .annotate(**{f"refused_{name}": check for name, check in checks.items()})
+        .values("stage", "cold_since", *(f"refused_{name}" for name in checks))
         .first()
     )
     if found is None:
         return ["it was deleted already"]
-    reasons = [reason for i, reason in enumerate(checks) if found[f"check_{i}"]]
-    if found["stage"] != Stage.DEVELOPMENT and not found["check_0"]:  # (history says so)
+    refused = {name for name in checks if found[f"refused_{name}"]}
+    if "alias" in refused:  # that an alias pointed here once goes without saying
+        refused.discard("alias_history")
+    reasons = [reason for name, reason in DELETION_REFUSALS.items() if name in refused]
+    if found["stage"] != Stage.DEVELOPMENT and "moved" not in refused:
         reasons.insert(0, f"it is in {Stage(found['stage']).label}")
-    if found["cold_since"] is not None and "its files were archived or restored" not in reasons:
+    if found["cold_since"] is not None and "jobs" not in refused:
         reasons.append("its files are in cold storage")
     return reasons
 

@@ -288,6 +288,7 @@ def test_the_refusal_names_every_reason(model, scratch, maintainer):
     with pytest.raises(Conflict) as caught:
         services.delete_version(version=scratch, actor=maintainer)
     assert "an alias points at it" in caught.value.message
+    assert "pointed at it once" not in caught.value.message  # implied by the alias
     assert "promotion was requested for it" in caught.value.message
     assert "archive it instead" in caught.value.message
 
