@@ -1009,7 +1009,9 @@ def apply_transition(
     _check_stage(to_stage)
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
-        current = ModelVersion.objects.select_related("model__team").get(pk=version.pk)
+        current = ModelVersion.objects.select_related("model__team").filter(pk=version.pk).first()
+        if current is None:  # deleted (delete_version) since it was fetched
+            raise Conflict(f"version {version.version} was deleted", "version")
         if current.stage == to_stage:
             raise Conflict(
                 f"version {current.version} is already in {Stage(to_stage).label}", "to_stage"

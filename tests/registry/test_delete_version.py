@@ -326,3 +326,63 @@ def test_deletes_and_registrations_racing_keep_numbers_and_counters_right(
     assert sorted(kept.values_list("sequence", flat=True)) == [5, 6, 7, 8]
     assert (after.version_count, after.last_sequence) == (4, 8)
     assert after.latest_version == kept.order_by("-sort_key").first()
+
+
+def _racing_alias(version, actor):
+    aliases.set_alias(version.model, "champion", version.version, actor)
+
+
+def _racing_request(version, actor):
+    promotions.request_promotion(
+        version=version, to_stage="staging", actor=actor, justification="ready"
+    )
+
+
+def _racing_deployment(version, actor):
+    from lineage import deployments
+
+    deployments.record_deployment(actor, version, "prod-eu")
+
+
+def _racing_stage_change(version, actor):
+    services.change_stage(version=version, to_stage="archived", actor=actor)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "other", [_racing_alias, _racing_request, _racing_deployment, _racing_stage_change]
+)
+def test_a_deletion_racing_a_reference_to_the_version_ends_one_way_or_the_other(
+    is_postgres, make_model, make_version, maintainer, other
+):
+    """Both take the model's lock: whichever comes second sees what the first did and is
+    refused with a 4xx-mapped error (never a foreign key violation at commit)."""
+    if not is_postgres:
+        pytest.skip("row locks need PostgreSQL")
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import User
+    from tests.threads import run_at_once
+
+    model = make_model("churn")
+    for round_ in range(3):
+        version = make_version(model, f"1.{round_}.0")
+
+        def prepare(index: int, pk: int = version.pk) -> Any:
+            mv = ModelVersion.objects.select_related("model__team").get(pk=pk)
+            actor = User.objects.get(pk=maintainer.pk)
+            if index == 0:
+                return lambda: services.delete_version(version=mv, actor=actor)
+            return lambda: other(mv, actor)
+
+        def act(call: Any) -> str:
+            try:
+                call()
+            except (Conflict, ValidationError):
+                return "refused"
+            return "done"
+
+        outcome = run_at_once(2, prepare, act)
+        assert sorted(outcome) == ["done", "refused"]
+        deleted = not ModelVersion.objects.filter(pk=version.pk).exists()
+        assert deleted is (outcome[0] == "done")
