@@ -275,6 +275,18 @@ class Client:
         path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}"
         return self.request("PATCH", path, json=body)
 
+    def delete_model(self, team: str, model: str) -> None:
+        """Delete a model that has no versions (maintainers). One with versions is refused
+        (ModelgateError, status 409): archive its versions instead."""
+        self.request("DELETE", self._model_path(team, model))
+
+    def delete_version(self, team: str, model: str, version: str) -> None:
+        """Delete a version registered by mistake (maintainers): one still in Development
+        that nothing refers to. Otherwise ModelgateError, status 409, naming the reasons:
+        archive it instead (change_stage(..., "archived"))."""
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}"
+        self.request("DELETE", path)
+
     def set_alias(
         self, team: str, model: str, alias: str, version: str, protected: bool | None = None
     ) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from accounts import tokens
 from registry import services
-from registry.models import ModelVersion, UploadSession
+from registry.models import ModelVersion, RegisteredModel, UploadSession
 
 mg = pytest.importorskip("modelgate_client", reason="install the client: pip install -e ./client")
 requests = pytest.importorskip("requests")
@@ -455,3 +456,24 @@ def test_it_resolves_and_downloads_by_alias(client, model_dir, contributor, tmp_
     assert sorted(p.name for p in paths) == ["README.md", "model.bin", "params.json"]
     with pytest.raises(ValueError, match="stage or an alias"):
         client.resolve("fraud", "churn")
+
+
+def test_a_maintainer_deletes_a_version_and_an_empty_model(server, maintainer, make_version):
+    _token, secret = tokens.create(maintainer, name="admin-job", scopes=["read", "write"])
+    api = mg.Client(server, secret, backoff=0, progress=False)
+    make_version(RegisteredModel.objects.get(name="churn"), "1.0.0")
+    with pytest.raises(ModelgateError) as caught:
+        api.delete_model("fraud", "churn")  # it has a version
+    assert (caught.value.status, caught.value.code) == (409, "conflict")
+    assert api.delete_version("fraud", "churn", "1.0.0") is None
+    assert [v["version"] for v in api.versions("fraud", "churn")] == []
+    assert api.delete_model("fraud", "churn") is None
+    with pytest.raises(ModelgateError) as caught:
+        api.get_model("fraud", "churn")
+    assert caught.value.status == 404
+
+
+def test_a_contributor_may_not_delete(client):
+    with pytest.raises(ModelgateError) as caught:
+        client.delete_model("fraud", "churn")
+    assert (caught.value.status, caught.value.code) == (403, "permission_denied")
