@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from api.auth import CsrfFailed, InsufficientScope, Unauthenticated
+from api.schemas import UNSTORABLE_TYPE
 from registry.errors import Conflict
 from registry.search import SearchError
 
@@ -93,6 +94,11 @@ def install(api: NinjaAPI) -> None:
             if error.get("type") == "extra_forbidden":
                 code = "unknown_field"
                 message = "unknown field"
+            elif error.get("type") == UNSTORABLE_TYPE:
+                # Found by the body's own validator: the field is where in the body.
+                inner = error.get("ctx", {}).get("field") or None
+                field = ".".join(p for p in (field, inner) if p) or None
+                message = str(error.get("msg", "invalid"))
             else:
                 message = str(error.get("msg", "invalid"))
             details.append({"field": field, "in": where, "message": message})
