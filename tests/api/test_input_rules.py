@@ -236,7 +236,7 @@ def test_it_refuses_params_no_float_can_hold(world, as_user, contributor, params
 
 
 def test_it_takes_large_params_a_float_can_hold(world, as_user, contributor):
-    params = {"big": 10**300, "huge": 1e308, "seed": 2**63}
+    params = {"big": 10**300, "huge": 10**308, "seed": 2**63, "lr": 0.5}
     response = as_user(contributor).post(M + "/versions", {"version": "2.0.0", "params": params})
     assert response.status_code == 201, response.content
     assert response.json()["params"] == params
