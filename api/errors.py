@@ -6,6 +6,7 @@ lists every field and message, so a client can show them all.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
@@ -73,6 +74,33 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str | None]:
     return where, ".".join(str(p) for p in parts) or None
 
 
+# How pydantic names the member of a union a value failed ("run.str", "datasets.0.dict[…]").
+_UNION_MEMBER = re.compile(r"(str|int|float|bool|dict\[.*\]|list\[.*\])")
+
+
+def _merge_union_members(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One detail per field for a value that fit none of a union's types ("a string or an
+    object"): pydantic reports each member at "<field>.<type>", which is no field."""
+    members: dict[str, list[str]] = {}
+    for d in details:
+        prefix, _, last = (d["field"] or "").rpartition(".")
+        if prefix and _UNION_MEMBER.fullmatch(last):
+            members.setdefault(prefix, []).append(last)
+    unions = {prefix for prefix, tags in members.items() if len(set(tags)) > 1}
+    merged: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for d in details:
+        prefix, _, last = (d["field"] or "").rpartition(".")
+        if prefix not in unions or not _UNION_MEMBER.fullmatch(last):
+            merged.append(d)
+        elif prefix in seen:
+            seen[prefix]["message"] += f" or {d['message'].removeprefix('Input should be ')}"
+        else:
+            seen[prefix] = {**d, "field": prefix}
+            merged.append(seen[prefix])
+    return merged
+
+
 def install(api: NinjaAPI) -> None:
     def on_domain_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         details = _field_errors(exc)
@@ -102,6 +130,7 @@ def install(api: NinjaAPI) -> None:
             else:
                 message = str(error.get("msg", "invalid"))
             details.append({"field": field, "in": where, "message": message})
+        details = _merge_union_members(details)
         if path_error:
             # A path segment no object can have (the URL converters' rules): nothing there.
             return error_response(api, request, 404, "not_found", "Not found.")

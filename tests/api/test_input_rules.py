@@ -64,6 +64,19 @@ def test_it_refuses_a_value_of_the_wrong_json_type(world, as_user, contributor, 
     assert _versions() == ["1.0.0"]
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"run": 5}, "run"), ({"datasets": ["s3://d", 5]}, "datasets.1"), ({"parents": [True]},
+     "parents.0")],
+)  # fmt: skip
+def test_it_names_a_field_that_fits_none_of_its_types(world, as_user, contributor, body, field):
+    response = as_user(contributor).post(M + "/versions", {"version": "2.0.0", **body})
+    error = assert_error(response, 422, "invalid", field)
+    assert [d["field"] for d in error["details"]] == [field]
+    assert "a valid string or a valid dictionary" in error["message"]
+    assert _versions() == ["1.0.0"]
+
+
 def test_it_takes_values_of_the_right_json_type(world, as_user, contributor):
     body = {
         "version": "2.0.0",
