@@ -80,16 +80,19 @@ _UNION_MEMBER = re.compile(r"(str|int|float|bool|dict\[.*\]|list\[.*\])")
 
 def _merge_union_members(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One detail per field for a value that fit none of a union's types ("a string or an
-    object"): pydantic reports each member at "<field>.<type>", which is no field."""
-    members: dict[str, list[str]] = {}
+    object"): pydantic reports each member at "<field>.<type>", which is no field. Those
+    are the details under one field named like types that failed in different ways
+    (tags {"str": 1, "int": 2} are two keys, each not a string)."""
+    members: dict[str, set[str]] = {}
     for d in details:
         prefix, _, last = (d["field"] or "").rpartition(".")
         if prefix and _UNION_MEMBER.fullmatch(last):
-            members.setdefault(prefix, []).append(last)
-    unions = {prefix for prefix, tags in members.items() if len(set(tags)) > 1}
+            members.setdefault(prefix, set()).add(d["_type"])
+    unions = {prefix for prefix, types in members.items() if len(types) > 1}
     merged: list[dict[str, Any]] = []
     seen: dict[str, dict[str, Any]] = {}
     for d in details:
+        del d["_type"]
         prefix, _, last = (d["field"] or "").rpartition(".")
         if prefix not in unions or not _UNION_MEMBER.fullmatch(last):
             merged.append(d)
@@ -129,7 +132,9 @@ def install(api: NinjaAPI) -> None:
                 message = str(error.get("msg", "invalid"))
             else:
                 message = str(error.get("msg", "invalid"))
-            details.append({"field": field, "in": where, "message": message})
+            details.append(
+                {"field": field, "in": where, "message": message, "_type": error.get("type")}
+            )
         details = _merge_union_members(details)
         if path_error:
             # A path segment no object can have (the URL converters' rules): nothing there.

@@ -77,6 +77,12 @@ def test_it_names_a_field_that_fits_none_of_its_types(world, as_user, contributo
     assert _versions() == ["1.0.0"]
 
 
+def test_it_keeps_tag_keys_named_like_types_apart(world, as_user, contributor):
+    response = as_user(contributor).post(M + "/versions", {"tags": {"str": 1, "int": 2}})
+    error = assert_error(response, 422, "invalid", "tags.str")
+    assert [d["field"] for d in error["details"]] == ["tags.str", "tags.int"]
+
+
 def test_it_takes_values_of_the_right_json_type(world, as_user, contributor):
     body = {
         "version": "2.0.0",
