@@ -18,7 +18,7 @@ from ninja import Router, Schema, Status
 
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_, Version_
-from api.schemas import Body
+from api.schemas import Body, IsoDateTime
 from lineage import deployments
 from lineage.models import Deployment
 from registry.access import model_for_user, version_for_user
@@ -31,13 +31,13 @@ router = Router(tags=["deployments"])
 class DeploymentCreate(Body):
     environment: str
     target: str = ""
-    deployed_at: dt.datetime | None = None  # default: now
+    deployed_at: IsoDateTime | None = None  # default: now
     comment: str = ""
 
 
 class DeploymentEnd(Body):
     status: Literal["retired", "failed"] = "retired"
-    ended_at: dt.datetime | None = None  # default: now
+    ended_at: IsoDateTime | None = None  # default: now
 
 
 class DeploymentOut(Schema):

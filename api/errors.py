@@ -6,6 +6,7 @@ lists every field and message, so a client can show them all.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
@@ -15,6 +16,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from api.auth import CsrfFailed, InsufficientScope, Unauthenticated
+from api.schemas import UNSTORABLE_TYPE
 from registry.errors import Conflict
 from registry.search import SearchError
 
@@ -72,6 +74,36 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str | None]:
     return where, ".".join(str(p) for p in parts) or None
 
 
+# How pydantic names the member of a union a value failed ("run.str", "datasets.0.dict[…]").
+_UNION_MEMBER = re.compile(r"(str|int|float|bool|dict\[.*\]|list\[.*\])")
+
+
+def _merge_union_members(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One detail per field for a value that fit none of a union's types ("a string or an
+    object"): pydantic reports each member at "<field>.<type>", which is no field. Those
+    are the details under one field named like types that failed in different ways
+    (tags {"str": 1, "int": 2} are two keys, each not a string)."""
+    members: dict[str, set[str]] = {}
+    for d in details:
+        prefix, _, last = (d["field"] or "").rpartition(".")
+        if prefix and _UNION_MEMBER.fullmatch(last):
+            members.setdefault(prefix, set()).add(d["_type"])
+    unions = {prefix for prefix, types in members.items() if len(types) > 1}
+    merged: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for d in details:
+        del d["_type"]
+        prefix, _, last = (d["field"] or "").rpartition(".")
+        if prefix not in unions or not _UNION_MEMBER.fullmatch(last):
+            merged.append(d)
+        elif prefix in seen:
+            seen[prefix]["message"] += f" or {d['message'].removeprefix('Input should be ')}"
+        else:
+            seen[prefix] = {**d, "field": prefix}
+            merged.append(seen[prefix])
+    return merged
+
+
 def install(api: NinjaAPI) -> None:
     def on_domain_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         details = _field_errors(exc)
@@ -93,9 +125,17 @@ def install(api: NinjaAPI) -> None:
             if error.get("type") == "extra_forbidden":
                 code = "unknown_field"
                 message = "unknown field"
+            elif error.get("type") == UNSTORABLE_TYPE:
+                # Found by the body's own validator: the field is where in the body.
+                inner = error.get("ctx", {}).get("field") or None
+                field = ".".join(p for p in (field, inner) if p) or None
+                message = str(error.get("msg", "invalid"))
             else:
                 message = str(error.get("msg", "invalid"))
-            details.append({"field": field, "in": where, "message": message})
+            details.append(
+                {"field": field, "in": where, "message": message, "_type": error.get("type")}
+            )
+        details = _merge_union_members(details)
         if path_error:
             # A path segment no object can have (the URL converters' rules): nothing there.
             return error_response(api, request, 404, "not_found", "Not found.")

@@ -16,7 +16,7 @@ from ninja import Query, Router, Schema, Status
 from accounts.policy import readable_models_q
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_, Version_
-from api.schemas import Body
+from api.schemas import Body, IsoDate
 from registry import deprecation, promotions, timeline
 from registry.access import model_for_user, request_for_user, version_for_user
 from registry.models import PromotionRequest
@@ -44,7 +44,7 @@ class OverrideCreate(Body):
 
 class DeprecationSet(Body):
     reason: str
-    sunset: dt.date | None = None
+    sunset: IsoDate | None = None
 
 
 class ReviewOut(Schema):

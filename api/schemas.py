@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, Strict, model_validator
+from pydantic_core import PydanticCustomError
 
 from registry.metadata import UNSTORABLE_MESSAGE, unstorable_text
 
@@ -16,17 +17,33 @@ MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 VERSION = r"^[0-9A-Za-z.+-]{1,128}$"
 
 
+# The error type api.errors reads `ctx["field"]` of: the path below the body that holds
+# unstorable text ("files.0.path", "metrics.test").
+UNSTORABLE_TYPE = "unstorable_text"
+
+
 class Body(Schema):
-    model_config = ConfigDict(extra="forbid")
+    """A request body. Strict: a value of the wrong JSON type is a 422 naming the field,
+    never converted ("10" is not an integer, "yes" not a boolean, 1 not a string); a
+    number may still be given where a float is taken. Date-times are ISO 8601 strings
+    (IsoDateTime, IsoDate)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
         where = unstorable_text(data)
         if where is not None:
-            at = ".".join(str(p) for p in where) or "body"
-            raise ValueError(f"{at}: {UNSTORABLE_MESSAGE}")
+            at = ".".join(str(p) for p in where)
+            raise PydanticCustomError(UNSTORABLE_TYPE, UNSTORABLE_MESSAGE, {"field": at})
         return data
+
+
+# Date-times and dates come as ISO 8601 strings (JSON has no such type), so Body fields
+# of these types parse them.
+IsoDateTime = Annotated[dt.datetime, Strict(False)]
+IsoDate = Annotated[dt.date, Strict(False)]
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -69,6 +86,8 @@ class VersionCreate(Body):
     code_branch: str | None = None
     code_entry_point: str | None = None
     code_dirty: bool | None = None
+    # Where the model came from ("s3://bucket/model/", "runs:/…"): recorded as text only.
+    source: str | None = None
     training_started_at: str | None = None
     training_ended_at: str | None = None
     tags: dict[str, str | None] | None = None
@@ -200,6 +219,7 @@ class VersionOut(VersionSummary):
     environment: dict[str, Any]
     signature: dict[str, Any]
     code: CodeOut
+    source: str  # as registered, never fetched ("" when none was given)
     training: TrainingOut
     tags: dict[str, str]
     lineage: LineageRefsOut  # datasets used and parent versions, those the caller may read

@@ -168,6 +168,7 @@ def _version_out(
             "entry_point": mv.code_entry_point,
             "dirty": mv.code_dirty,
         },
+        "source": mv.source,
         "training": {
             "started_at": mv.training_started_at,
             "ended_at": mv.training_ended_at,
@@ -341,12 +342,19 @@ def create_version(
 ) -> Status:
     """Register a version with its metadata and, in "files", artifacts stored already:
     [{"path", "sha256"}] naming completed uploads (POST /uploads) or known blobs.
-    Without "version" the model's scheme picks one: the registration time (timestamp), or
-    for semantic models the next version by what changed since the latest: a signature
-    break is major, a compatible addition minor, anything else patch."""
+    Without "version" (or with null; "" is refused) the model's scheme picks one: the
+    registration time (timestamp), or for semantic models the next version by what
+    changed since the latest: a signature break is major, a compatible addition minor,
+    anything else patch."""
     model = model_for_user(request.user, team, name, with_latest=False)
     data = payload.dict(exclude_none=True)
     version = data.pop("version", None)
+    if version is not None and not version.strip():
+        # Only an absent (or null) version is chosen automatically: "" is more likely a
+        # client's bug, such as an unset variable, than a request for that.
+        raise ValidationError(
+            {"version": "must not be empty: leave it out (or send null) to have one chosen"}
+        )
     files = uploads.file_refs(data.pop("files", None))
     _check_metadata_size(data)
     # Lineage references are checked before anything is stored, recorded with the version.

@@ -296,7 +296,7 @@ def version_conditions(user: Any, comparisons: list[Comparison]) -> tuple[list[A
         elif c.key == "run_id":
             conditions.append(text_q("mlflow__run_id", c.op, c.value))
         elif c.key == "source_path":
-            conditions.append(text_q("mlflow__source", c.op, c.value))
+            conditions.append(text_q("source", c.op, c.value))
         elif c.tag == "modelgate.version":
             conditions.append(text_q("version", c.op, c.value))
         else:

@@ -192,6 +192,16 @@ class Importer:
                 self.summary.skipped.append(f"{where}: tag {key!r} ({' '.join(exc.messages)})")
         return kept
 
+    def _version_source(self, source: str, where: str) -> str:
+        """The version's source, or "" (noted) when Modelgate's rule refuses it: the
+        version is still worth importing."""
+        try:
+            clean_version_metadata({"source": source})
+        except ValidationError as exc:
+            self.summary.skipped.append(f"{where}: source ({' '.join(exc.messages)})")
+            return ""
+        return source
+
     def _record(self, obj: Any, team: Team, what: dict[str, Any]) -> None:
         audit.record(
             "mlflow.import",
@@ -293,6 +303,7 @@ class Importer:
                         {
                             "description": data.get("description") or "",
                             "tags": self._tags(data.get("tags", []), where),
+                            "source": self._version_source(data.get("source") or "", where),
                         }  # fmt: skip
                     )
                     mv = services.register_version(
@@ -300,7 +311,7 @@ class Importer:
                         version=_version_string(model, number), files=files, sequence=number,
                     )  # fmt: skip
                     VersionSource.objects.create(
-                        version=mv, source=data.get("source") or "",
+                        version=mv,
                         run_id=(data.get("run_id") or "")[:64], run_link=data.get("run_link") or "",
                     )  # fmt: skip
                     stage = FROM_MLFLOW.get(str(data.get("current_stage") or "None").lower())

@@ -1,8 +1,9 @@
 """What the MLflow wire format carries that Modelgate's own models do not.
 
-A version registered through the MLflow API keeps the `source`, `run_id` and `run_link`
-its client sent, as text: Modelgate never dereferences them (the version's artifacts are
-what was uploaded to Modelgate). Each user may pick the team that MLflow model names
+A version registered through the MLflow API keeps the `run_id` and `run_link` its client
+sent, as text: Modelgate never dereferences them (the version's artifacts are what was
+uploaded to Modelgate). Its `source` is the version's own (ModelVersion.source), as
+Modelgate's API and pages record and show it. Each user may pick the team that MLflow model names
 without a dot resolve in.
 """
 
@@ -19,7 +20,6 @@ class VersionSource(models.Model):
     version = models.OneToOneField(
         ModelVersion, on_delete=models.CASCADE, primary_key=True, related_name="mlflow"
     )
-    source = models.TextField(blank=True)
     run_id = models.CharField(max_length=64, blank=True)
     run_link = models.TextField(blank=True)
 
@@ -27,7 +27,7 @@ class VersionSource(models.Model):
         indexes = [models.Index(fields=["run_id"], name="mlflow_source_run")]
 
     def __str__(self) -> str:
-        return self.source or self.run_id or str(self.version_id)
+        return self.run_id or str(self.version_id)
 
 
 class UserSettings(models.Model):

@@ -43,6 +43,7 @@ from registry.access import team_model_for_user
 from registry.errors import Conflict
 from registry.metadata import clean_version_metadata
 from registry.models import (
+    MAX_SOURCE_LENGTH,
     Alias,
     GatedStage,
     ModelTag,
@@ -65,7 +66,7 @@ TO_MLFLOW = {
 }
 FROM_MLFLOW = {label.lower(): stage for stage, label in TO_MLFLOW.items()}
 VERSION_TAG = "modelgate.version"  # the version string under the model's scheme
-MAX_SOURCE = 10_000
+MAX_RUN_LINK = 10_000
 MAX_RESULTS_MODELS = (100, 1000)  # MLflow's default and threshold
 MAX_RESULTS_VERSIONS = (10_000, 200_000)
 MAX_BODY = 1_000_000
@@ -289,7 +290,7 @@ def version_json(mv: ModelVersion) -> dict[str, Any]:
         "user_id": mv.created_by.get_username() if mv.created_by else "",
         "current_stage": TO_MLFLOW[mv.stage],
         "description": mv.description,
-        "source": source.source if source else "",
+        "source": mv.source,
         "run_id": source.run_id if source else "",
         "status": "READY",
         "tags": [
@@ -339,7 +340,7 @@ def _tags_and_aliases(
 ROW_FIELDS = (
     "pk", "sequence", "version", "description", "stage", "stage_changed_at", "created_at",
     "created_by__username", "model__name", "model__team__slug",
-    "mlflow__source", "mlflow__run_id", "mlflow__run_link",
+    "source", "mlflow__run_id", "mlflow__run_link",
 )  # fmt: skip
 
 
@@ -358,7 +359,7 @@ def version_rows(queryset: QuerySet[ModelVersion]) -> list[dict[str, Any]]:
             "user_id": row["created_by__username"] or "",
             "current_stage": TO_MLFLOW[row["stage"]],
             "description": row["description"],
-            "source": row["mlflow__source"] or "",
+            "source": row["source"],
             "run_id": row["mlflow__run_id"] or "",
             "status": "READY",
             "tags": [*tags[row["pk"]], {"key": VERSION_TAG, "value": row["version"]}],
@@ -674,14 +675,16 @@ def _scheme_version(model: RegisteredModel, explicit: str) -> tuple[str | None, 
 def create_model_version(request: HttpRequest, user: Any, params: dict[str, Any]) -> dict:
     model = _model(user, params, Action.CONTRIBUTE)
     source = VersionSource(
-        source=_text(params, "source", limit=MAX_SOURCE),
         run_id=_text(params, "run_id", limit=64),
-        run_link=_text(params, "run_link", limit=MAX_SOURCE),
+        run_link=_text(params, "run_link", limit=MAX_RUN_LINK),
     )
     description = _text(params, "description")
     tags = _tags(params)
     explicit = tags.pop(VERSION_TAG, "")
-    metadata = clean_version_metadata({"description": description, "tags": tags})
+    metadata = clean_version_metadata(
+        {"description": description, "tags": tags,
+         "source": _text(params, "source", limit=MAX_SOURCE_LENGTH)}
+    )  # fmt: skip
     version, numbered = _scheme_version(model, explicit)
 
     def record_source(mv: ModelVersion) -> None:

@@ -12,8 +12,17 @@ from accounts.policy import Action, teams_for
 from registry import versioning
 from registry.markdown import MAX_DESCRIPTION_LENGTH
 from registry.metadata import clean_tags, parse_requirements_text
-from registry.models import Decision, GateKind, RegisteredModel, Stage, TaskType, Visibility
+from registry.models import (
+    MAX_SOURCE_LENGTH,
+    Decision,
+    GateKind,
+    RegisteredModel,
+    Stage,
+    TaskType,
+    Visibility,
+)
 from registry.policies import METADATA_FIELDS, REVIEWER_ROLES
+from registry.services import MAX_TRANSITION_COMMENT
 
 
 class BootstrapMixin:
@@ -185,6 +194,13 @@ class RegisterVersionForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
     code_branch = forms.CharField(label="Branch", max_length=255, required=False)
     code_entry_point = forms.CharField(label="Entry point", max_length=500, required=False)
     code_dirty = forms.BooleanField(label="Uncommitted changes", required=False)
+    source = forms.CharField(
+        label="Source",
+        max_length=MAX_SOURCE_LENGTH,
+        required=False,
+        help_text="Where the model came from, e.g. s3://bucket/model/ or runs:/<run id>/model; "
+        "recorded as text, never fetched.",
+    )
     training_started_at = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
@@ -240,9 +256,9 @@ class RegisterVersionForm(BootstrapMixin, ServiceErrorsMixin, forms.Form):
 class StageForm(forms.Form):
     to_stage = forms.ChoiceField(label="Move to", choices=Stage.choices)
     comment = forms.CharField(
-        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+        required=False, max_length=MAX_TRANSITION_COMMENT, widget=forms.Textarea(attrs={"rows": 2})
     )
-    override_reason = forms.CharField(required=False, max_length=2000)
+    override_reason = forms.CharField(required=False, max_length=MAX_TRANSITION_COMMENT)
 
 
 class DeprecateForm(forms.Form):

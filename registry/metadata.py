@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,12 @@ from registry.models import Direction, ModelTag, ModelVersion, Split, TaskType
 # Metric names that conventionally mean "lower is better" when no direction is given.
 _LOWER_IS_BETTER = ("loss", "error", "err", "mae", "mse", "rmse", "mape", "latency", "perplexity")
 MAX_METRIC_NAME = 100
+# Tags per model or version: labels to filter by, not a key-value store (params and
+# metrics are); as many as a version may name datasets or parents.
+MAX_TAGS = 100
+# A git object id: abbreviated (7+) or full SHA-1, or a SHA-256 repository's full id.
+COMMIT_RE = re.compile(r"[0-9a-f]{7,40}|[0-9a-f]{64}")
+COMMIT_RULE = "must be a git commit id: 7 to 40 hexadecimal digits, or 64 (SHA-256)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class VersionMetadata:
     code_branch: str = ""
     code_entry_point: str = ""
     code_dirty: bool | None = None
+    source: str = ""
     training_started_at: dt.datetime | None = None
     training_ended_at: dt.datetime | None = None
     metrics: list[MetricValue] = field(default_factory=list)
@@ -87,6 +95,7 @@ _STRING_FIELDS = {
         "code_commit",
         "code_branch",
         "code_entry_point",
+        "source",
     )
 }
 
@@ -103,6 +112,12 @@ def clean_version_metadata(data: Mapping[str, Any]) -> VersionMetadata:
             errors.add(name, f"must be at most {max_length} characters")
         else:
             setattr(meta, name, value.strip())
+    if _CONTROL.search(meta.source):
+        errors.add("source", "must not contain control characters (tabs, newlines, …)")
+    if meta.code_commit:
+        meta.code_commit = meta.code_commit.lower()
+        if not COMMIT_RE.fullmatch(meta.code_commit):
+            errors.add("code_commit", COMMIT_RULE)
     meta.task_type = _clean_task_type(data.get("task_type"), errors)
     meta.code_dirty = _clean_optional_bool(data.get("code_dirty"), "code_dirty", errors)
     meta.params = _clean_object(data.get("params"), "params", errors)
@@ -127,6 +142,8 @@ def clean_version_metadata(data: Mapping[str, Any]) -> VersionMetadata:
 
 
 MAX_JSON_DEPTH = 32
+# C0 and C1 control characters and DEL: not part of any URI, and they would garble a page.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 # Text no database column can store: NUL (PostgreSQL) and lone UTF-16 surrogates (which
@@ -226,6 +243,13 @@ def _clean_object(value: Any, name: str, errors: _Errors) -> dict[str, Any]:
         errors.add(
             name, f"values must be finite numbers (NaN/Infinity given for: {', '.join(bad)})"
         )
+    huge = [key for key, item in value.items() if _has_huge_int(item)]
+    if huge:
+        errors.add(
+            name,
+            "numbers must fit a 64-bit float, within ±1.8e308 "
+            f"(larger given for: {', '.join(huge)})",
+        )
     return value
 
 
@@ -237,6 +261,21 @@ def _has_non_finite(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_non_finite(v) for v in value)
     return False
+
+
+def _has_huge_int(value: Any) -> bool:
+    """An integer no float can hold (10**400): JSON readers, the search language and
+    charts take numbers as 64-bit floats."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) > _MAX_FLOAT_INT
+    if isinstance(value, dict):
+        return any(_has_huge_int(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_huge_int(v) for v in value)
+    return False
+
+
+_MAX_FLOAT_INT = int(sys.float_info.max)
 
 
 def _clean_datetime(value: Any, name: str, errors: _Errors) -> dt.datetime | None:
@@ -319,6 +358,8 @@ def clean_tags(value: Any, errors: _Errors | None = None) -> dict[str, str]:
         return tags
     if not isinstance(value, dict):
         own.add("tags", 'must be an object of keys to values, e.g. {"owner": "fraud"}')
+    elif len(value) > MAX_TAGS:
+        own.add("tags", f"at most {MAX_TAGS} tags (got {len(value)})")
     else:
         key_validator = ModelTag._meta.get_field("key").validators[0]
         for key, item in value.items():

@@ -176,6 +176,9 @@ class ColdReason(models.TextChoices):
     RETENTION = "retention", "Retention policy"
 
 
+MAX_SOURCE_LENGTH = 2000  # as long as a URL may be (registry.outbound.MAX_URL_LENGTH)
+
+
 class ModelVersion(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
     version = models.CharField(max_length=128)
@@ -196,6 +199,9 @@ class ModelVersion(models.Model):
     code_branch = models.CharField(max_length=255, blank=True)
     code_entry_point = models.CharField(max_length=500, blank=True)
     code_dirty = models.BooleanField(null=True, blank=True)
+    # Where the model came from outside Modelgate ("s3://bucket/model/", "runs:/…"), as
+    # text: never read or written by the server (the artifacts are what was uploaded).
+    source = models.CharField(max_length=MAX_SOURCE_LENGTH, blank=True)
     training_started_at = models.DateTimeField(null=True, blank=True)
     training_ended_at = models.DateTimeField(null=True, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.DEVELOPMENT)

@@ -30,6 +30,7 @@ from registry import (
     webhooks,
 )
 from registry.errors import Conflict
+from registry.markdown import MAX_DESCRIPTION_LENGTH
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
     Alias,
@@ -51,6 +52,10 @@ from registry.models import (
 from registry.storage import artifact_storage
 
 log = logging.getLogger(__name__)
+
+# A stage change's comment (and a gate override's reason): as long as the stage form's
+# and MLflow's transition comment; a promotion request's justification may say more.
+MAX_TRANSITION_COMMENT = 2000
 
 
 @dataclass(frozen=True)
@@ -232,6 +237,11 @@ def update_version(
     """Edit the mutable parts of a version (description, tags); audited. Everything else
     a version carries is what was registered and never changes."""
     require(actor, Action.CONTRIBUTE, version)
+    if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
+        # The limit registration applies (clean_version_metadata).
+        raise ValidationError(
+            {"description": f"must be at most {MAX_DESCRIPTION_LENGTH} characters"}
+        )
     clean = clean_tags(tags) if tags is not None else None
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
@@ -669,6 +679,7 @@ def _create_version_rows(
         code_branch=metadata.code_branch,
         code_entry_point=metadata.code_entry_point,
         code_dirty=metadata.code_dirty,
+        source=metadata.source,
         created_by=actor,
         **{field: _as_stored(field, getattr(metadata, field)) for field in _NORMALISED},
     )
@@ -954,8 +965,16 @@ def change_stage(
     Staging and Production are gated: a policy that needs approvals refuses a direct
     change (open a promotion request instead); with 0 approvals the gates still apply,
     and only a maintainer may override failing ones, with a reason.
+
+    Every stage change someone asks for with their own words comes here (pages, API,
+    MLflow), so the comment's and the reason's length are checked here.
     """
     require(actor, stage_change_action(to_stage), version)
+    for field, text in (("comment", comment), ("override_reason", override_reason)):
+        if len(text or "") > MAX_TRANSITION_COMMENT:
+            raise ValidationError(
+                {field: f"must be at most {MAX_TRANSITION_COMMENT} characters (got {len(text)})"}
+            )
     promotions.check_transition(version.stage, to_stage)
     if to_stage in GatedStage.values:
         policy = policies.effective_policy(version.model, to_stage)

@@ -85,6 +85,8 @@ def _version_detail(args: argparse.Namespace, detail: dict[str, Any]) -> None:
     code = detail.get("code") or {}
     if code.get("commit"):
         print(f"commit {code['commit'][:12]} {code.get('branch') or ''}".rstrip())
+    if detail.get("source"):
+        print(f"source {detail['source']}")
     if detail["artifacts"]:
         rows = [[a["path"], a["size"], a["sha256"][:12]] for a in detail["artifacts"]]
         print(table(rows, ("path", "size", "sha256")))
@@ -146,6 +148,7 @@ def cmd_register(args: argparse.Namespace, client: Client) -> int:
         tags=_tags(args.tag),
         datasets=args.dataset,
         parents=args.parent,
+        source=args.source,
         capture=not args.no_capture,
         dvc=not args.no_dvc,
     )
@@ -278,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "repeat for more")  # fmt: skip
     register.add_argument("--parent", action="append", metavar="TEAM/MODEL@VERSION",
                           help="a version it was derived from; repeat for more")  # fmt: skip
+    register.add_argument(
+        "--source", help="where the model came from, e.g. s3://bucket/model/ (text only)"
+    )
     register.add_argument("--no-capture", action="store_true",
                           help="skip environment, git and DVC datasets")  # fmt: skip
     register.add_argument("--no-dvc", action="store_true", help="skip DVC datasets")

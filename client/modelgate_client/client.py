@@ -546,6 +546,7 @@ class Client:
         features: Iterable[str | Mapping[str, Any]] | None = None,
         run: str | Mapping[str, Any] | None = None,
         retrain_request: int | None = None,
+        source: str | None = None,
         capture: bool = True,
         dvc: bool | str | os.PathLike[str] = True,
         progress: bool | None = None,
@@ -563,10 +564,11 @@ class Client:
         version, features, digest); `run` is the training run's id in your orchestrator,
         or an object (external_id, url, started_at, ended_at, hardware, params, metrics);
         `retrain_request` is the id of the retrain request this version answers (its
-        version becomes the parent). With `dvc` (and capture), the datasets DVC tracks in
-        the training repository (`dvc.lock`, `*.dvc`; the repository holding the working
-        directory, or the path given) are added to `datasets`: path, md5/etag and the
-        default remote's URL.
+        version becomes the parent). `source` is where the model came from outside
+        Modelgate ("s3://bucket/model/", "runs:/<run id>/model"), recorded as text only.
+        With `dvc` (and capture), the datasets DVC tracks in the training repository
+        (`dvc.lock`, `*.dvc`; the repository holding the working directory, or the path
+        given) are added to `datasets`: path, md5/etag and the default remote's URL.
         Other server fields (framework, task_type, training_started_at, ...) go in
         `extra`. Returns the created version, as GET would answer it.
         """
@@ -592,6 +594,7 @@ class Client:
             ("description", description),
             ("signature", signature),
             ("tags", tags),
+            ("source", source),
         ):
             if value is not None:
                 body[key] = dict(value) if isinstance(value, Mapping) else value

@@ -32,7 +32,7 @@ def world(make_model, make_version):
         "1.0.0",
         metrics={"test": {"auc": 0.91, "loss": 0.3}},
         params={"lr": 0.1},
-        code_commit="abc123",
+        code_commit="abc1234",
         tags={"data": "v1"},
         files={"model.bin": b"weights"},
     )
@@ -398,7 +398,7 @@ def test_it_shows_everything_a_version_carries(world, as_user, viewer):
         }
     }
     assert body["params"] == {"lr": 0.1}
-    assert body["code"]["commit"] == "abc123"
+    assert body["code"]["commit"] == "abc1234"
     assert body["tags"] == {"data": "v1"}
     assert body["stage"] == "development"
     [artifact] = body["artifacts"]

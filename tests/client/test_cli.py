@@ -265,3 +265,14 @@ def test_deploy_and_ask_what_served_when(run, client, model_dir):
     lineage = client.request("GET", "/models/fraud/churn/versions/1.0.0/lineage")
     assert {n["type"] for n in lineage["upstream"]} == {"features", "run"}
     assert [n["type"] for n in lineage["downstream"]] == ["deployment"]
+
+
+def test_register_records_a_source(run, model_dir):
+    status, out, _ = run("register", "fraud/churn", str(model_dir), "--version", "1.0.0",
+                         "--source", "runs:/0a1b/model", "--no-capture", as_json=True)  # fmt: skip
+    assert status == 0 and json.loads(out)["source"] == "runs:/0a1b/model"
+    status, out, _ = run("resolve", "fraud/churn", "--stage", "development")
+    assert status == 0 and "source runs:/0a1b/model" in out
+    status, _out, err = run("register", "fraud/churn", str(model_dir), "--version", "1.0.1",
+                            "--source", "bad\nsource", "--no-capture")  # fmt: skip
+    assert status == 1 and "source" in err

@@ -477,3 +477,24 @@ def test_a_contributor_may_not_delete(client):
     with pytest.raises(ModelgateError) as caught:
         client.delete_model("fraud", "churn")
     assert (caught.value.status, caught.value.code) == (403, "permission_denied")
+
+
+def test_it_records_a_source_and_a_captured_commit(client, model_dir, tmp_path, monkeypatch):
+    run = {"cwd": tmp_path, "check": True, "capture_output": True}
+    try:
+        subprocess.run(["git", "init", "-q", "-b", "main"], **run)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("git is not available")
+    (tmp_path / "f").write_text("1")
+    subprocess.run(["git", "add", "f"], **run)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "c"], **run
+    )
+    monkeypatch.chdir(tmp_path)
+    detail = client.register_version(
+        "fraud", "churn", model_dir, version="1.0.0", source="s3://bucket/churn/1/", dvc=False
+    )
+    assert detail["source"] == "s3://bucket/churn/1/"
+    # The commit git reports is one the server's rule takes (7-40 or 64 hex digits).
+    assert len(detail["code"]["commit"]) == 40
+    assert ModelVersion.objects.get(version="1.0.0").source == "s3://bucket/churn/1/"

@@ -71,6 +71,8 @@ BAD_BODIES = [
     ("POST", "registered-models/create", {"name": "fraud.a", "description": 5}),
     ("POST", "registered-models/create", {"name": ["fraud.a"]}),
     ("POST", "model-versions/create", {"name": "fraud.churn", "source": 5}),
+    ("POST", "model-versions/create", {"name": "fraud.churn", "source": "s3://b/\nm"}),
+    ("POST", "model-versions/create", {"name": "fraud.churn", "source": "s3://" + "b" * 2000}),
     ("POST", "model-versions/create", {"name": "fraud.churn", "run_id": "r" * 100}),
     ("POST", "model-versions/create", {"name": "fraud.churn", "tags": [{"key": "a b"}]}),
     (

@@ -6,7 +6,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from accounts.models import AuditEvent
-from mlflow_api.models import UserSettings, VersionSource
+from mlflow_api.models import UserSettings
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Stage
 
 pytestmark = [
@@ -42,7 +42,7 @@ def test_it_creates_versions_tags_aliases_and_searches(mlflow_as, contributor, t
     assert v1.source == "s3://bucket/churn/1"
     assert v1.tags == {"split": "a", "modelgate.version": "1.0.0"}
     # Stored as text, never fetched.
-    assert VersionSource.objects.get(version__sequence=1).source == "s3://bucket/churn/1"
+    assert ModelVersion.objects.get(sequence=1).source == "s3://bucket/churn/1"
     assert ModelVersion.objects.filter(model__name="churn").count() == 2
 
     got = client.get_model_version("fraud.churn", "2")
