@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from api.auth import CsrfFailed, InsufficientScope, Unauthenticated
+from registry.downloads import Archived, RangeNotSatisfiable, archived_details
 from registry.errors import Conflict
 from registry.search import SearchError
 
@@ -155,6 +156,18 @@ def install(api: NinjaAPI) -> None:
         field = {"to_stage": "stage"}.get(exc.field or "", exc.field)
         return error_response(api, request, 409, "conflict", exc.message, field)
 
+    def on_range_not_satisfiable(request: HttpRequest, exc: RangeNotSatisfiable) -> HttpResponse:
+        response = error_response(api, request, 416, "range_not_satisfiable", str(exc), "Range")
+        return exc.add_headers(response)
+
+    def on_archived(request: HttpRequest, exc: Archived) -> HttpResponse:
+        # Where to restore it, beside the error as an upload's 409 puts its offset.
+        body = {
+            "error": {"code": "archived", "message": str(exc), "field": None},
+            **archived_details(request, exc.version),
+        }
+        return api.create_response(request, body, status=409)
+
     handlers: list[tuple[type[Exception], Any]] = [
         (Conflict, on_conflict),
         (ValidationError, on_domain_validation),
@@ -169,6 +182,8 @@ def install(api: NinjaAPI) -> None:
         (RequestDataTooBig, on_too_large),
         (PayloadTooLarge, on_too_large),
         (HttpError, on_http_error),
+        (RangeNotSatisfiable, on_range_not_satisfiable),
+        (Archived, on_archived),
     ]
     for exc_class, handler in handlers:
         api.add_exception_handler(exc_class, handler)

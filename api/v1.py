@@ -25,6 +25,7 @@ from api import (
     archive,
     cards,
     deployments,
+    downloads,
     errors,
     lineage,
     monitoring,
@@ -136,7 +137,7 @@ def _version_out(
             "size": a.size,
             "sha256": a.blob_id,
             "download_url": request.build_absolute_uri(
-                reverse("artifact-download", args=[team, name, mv.version, a.path])
+                reverse("api:api-artifact", args=[team, name, mv.version, a.path])
             ),
         }
         for a in mv.artifacts.all()
@@ -468,6 +469,7 @@ def resolve(
 
 
 api.add_router("", uploads.router)  # resumable uploads, known blobs
+api.add_router("", downloads.router)  # artifact downloads (Range, If-Range, checksum)
 api.add_router("", promotions.router)  # promotion requests, reviews, timeline, deprecation
 api.add_router("", lineage.router)  # version lineage, parent links, impact analysis
 api.add_router("", deployments.router)  # deployments and their history

@@ -35,7 +35,7 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
    normalised (artifacts.normalise_path) and must be unique; anything else answers 400
    naming ``files`` and stores nothing. The client never names a storage location.
 
-Downloads (registry.views.artifacts.artifact_download) honour ``Range: bytes=a-b``,
+Downloads (registry.downloads, for the page and the API) honour ``Range: bytes=a-b``,
 ``bytes=a-`` and ``bytes=-n`` (206) so a broken download resumes too.
 
 Cleanup: ``expire_uploads()`` (for a periodic task) deletes sessions older than
