@@ -18,8 +18,17 @@ from api.auth import CsrfFailed, InsufficientScope, Unauthenticated
 from registry.downloads import Archived, RangeNotSatisfiable, archived_details
 from registry.errors import Conflict
 from registry.search import SearchError
+from registry.uploads import TooLarge
 
 NON_FIELD = "__all__"
+
+
+class LengthRequired(Exception):
+    """411: a body whose length the request does not declare (chunked transfer encoding)."""
+
+
+class UnsupportedMediaType(Exception):
+    """415: a body in a media type the endpoint does not read."""
 
 
 class PayloadTooLarge(Exception):
@@ -143,6 +152,12 @@ def install(api: NinjaAPI) -> None:
         field = getattr(exc, "field", None)
         return error_response(api, request, 413, "too_large", message, field)
 
+    def on_length_required(request: HttpRequest, exc: LengthRequired) -> HttpResponse:
+        return error_response(api, request, 411, "length_required", str(exc), "Content-Length")
+
+    def on_unsupported_media_type(request: HttpRequest, exc: UnsupportedMediaType) -> HttpResponse:
+        return error_response(api, request, 415, "unsupported_media_type", str(exc), "Content-Type")
+
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         codes = {400: "bad_request", 401: "unauthenticated", 403: "permission_denied"}
         code = codes.get(exc.status_code, "error")
@@ -181,6 +196,9 @@ def install(api: NinjaAPI) -> None:
         (CsrfFailed, on_csrf),
         (RequestDataTooBig, on_too_large),
         (PayloadTooLarge, on_too_large),
+        (TooLarge, on_too_large),
+        (LengthRequired, on_length_required),
+        (UnsupportedMediaType, on_unsupported_media_type),
         (HttpError, on_http_error),
         (RangeNotSatisfiable, on_range_not_satisfiable),
         (Archived, on_archived),

@@ -144,6 +144,14 @@ def test_a_revoked_token_gets_401(world, viewer):
     assert_error(response, 401, "unauthenticated")
 
 
+def test_other_methods_answer_405_json_with_allow(world, as_token, viewer):
+    reader = as_token(viewer, "read", "write")
+    response = reader.post(FILE, {})
+    error = assert_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, HEAD"
+    assert "POST" in error["message"]
+
+
 def test_the_page_download_still_works_for_the_browser(world, client, viewer):
     client.force_login(viewer)
     page_url = "/models/fraud/churn/versions/1.0.0/files/model/weights.bin"
