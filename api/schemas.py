@@ -169,6 +169,7 @@ class ArtifactOut(Schema):
 
 
 class VersionSummary(Schema):
+    model: str  # "team/name": search results span models
     version: str
     sequence: int
     stage: str
@@ -190,7 +191,6 @@ class LineageRefsOut(Schema):
 
 
 class VersionOut(VersionSummary):
-    model: str
     task_type: str
     framework: str
     framework_version: str

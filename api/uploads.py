@@ -181,6 +181,6 @@ def complete_upload(request: HttpRequest, upload_id: str = UploadId) -> Any:
 
 @router.post("/blobs/known", response={200: KnownOut, **ERRORS}, url_name="api-blobs-known")
 def known_blobs(request: HttpRequest, payload: KnownIn) -> dict[str, Any]:
-    """Which of these hashes are stored already in a version you may read (no need to
-    upload them: name them in a version's `files`)."""
+    """Which of these hashes are stored already in a version of one of your teams (no need
+    to upload them: name them in a version's `files`). Other teams' blobs are never told."""
     return {"known": uploads.known_blobs(request.user, payload.sha256)}

@@ -127,6 +127,7 @@ def _model_out(model: RegisteredModel) -> dict[str, Any]:
 
 def _version_summary(mv: ModelVersion) -> dict[str, Any]:
     return {
+        "model": f"{mv.model.team.slug}/{mv.model.name}",
         "version": mv.version,
         "sequence": mv.sequence,
         "stage": mv.stage,
@@ -167,7 +168,6 @@ def _version_out(
     ]
     return {
         **_version_summary(mv),
-        "model": f"{team}/{name}",
         "task_type": mv.task_type,
         "framework": mv.framework,
         "framework_version": mv.framework_version,
@@ -314,6 +314,15 @@ def update_model(
     return _model_out(model_for_user(request.user, team, name))
 
 
+@api.delete(MODEL_PATH, response={204: None, **ERRORS}, url_name="api-model", tags=["models"])
+def delete_model(request: HttpRequest, team: str = Team_, name: str = Name_) -> Status:
+    """Delete a model that has no versions (maintainers); a model with versions answers
+    409: its versions' history is kept, archive them instead."""
+    model = model_for_user(request.user, team, name, with_latest=False)
+    services.delete_model(model=model, actor=request.user)
+    return Status(204, None)
+
+
 # --- versions ---------------------------------------------------------------------------
 
 
@@ -421,6 +430,20 @@ def update_version(
     mv = version_for_user(request.user, team, name, version)
     services.update_version(version=mv, actor=request.user, **_changes(payload))
     return _version_detail(request, team, name, version)
+
+
+@api.delete(VERSION_PATH, response={204: None, **ERRORS}, url_name="api-version",
+            tags=["versions"])  # fmt: skip
+def delete_version(
+    request: HttpRequest, team: str = Team_, name: str = Name_, version: str = Version_
+) -> Status:
+    """Delete a version registered by mistake (maintainers): only one still in Development
+    that nothing refers to (no stage change, alias, promotion request, deployment, lineage
+    child, retrain request or archive job). Otherwise 409 naming the reasons: archive it
+    instead. Its sequence number is never handed out again."""
+    mv = version_for_user(request.user, team, name, version)
+    services.delete_version(version=mv, actor=request.user)
+    return Status(204, None)
 
 
 @api.post(

@@ -258,6 +258,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registry.tasks.archive_retention_sweep",
         "schedule": envint("MODELGATE_RETENTION_SWEEP_SECONDS", 3600),
     },
+    # Upload sessions older than a day (interrupted, never attached) and their bytes.
+    "expire-uploads": {
+        "task": "registry.tasks.expire_uploads",
+        "schedule": envint("MODELGATE_UPLOAD_SWEEP_SECONDS", 3600),
+    },
     "expire-promotion-requests": {
         "task": "registry.tasks.expire_promotion_requests",
         "schedule": envint("MODELGATE_EXPIRY_SWEEP_SECONDS", 300),

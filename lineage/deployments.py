@@ -80,6 +80,8 @@ def record_deployment(
         raise ValidationError({"deployed_at": "is before the version was registered"})
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().filter(pk=version.model_id).first()
+        if not ModelVersion.objects.filter(pk=version.pk).exists():  # deleted meanwhile
+            raise Conflict(f"version {version.version} was deleted", "version")
         live = (
             Deployment.objects.select_for_update()
             .filter(model_id=version.model_id, environment=environment, target=target,

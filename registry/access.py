@@ -1,7 +1,8 @@
 """Fetching registry objects through the permission policy: the views' one choke point.
 
 An object the user may not read answers 404 (its existence is not leaked); one they may
-read but not change answers 403 to the change.
+read but not change answers 403 to the change. The 404's message names only what the
+caller asked for, the same whether the object is missing or unreadable.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ def model_for_user(
     """The model, with its team and (unless with_latest=False) its latest version."""
     if not with_latest:
         return team_model_for_user(user, team, name, action)
-    model = get_object_or_404(
-        RegisteredModel.objects.visible_to(user).select_related("team", "latest_version"),
-        team__slug=team,
-        name=name,
+    model = (
+        RegisteredModel.objects.visible_to(user)
+        .select_related("team", "latest_version")
+        .filter(team__slug=team, name=name)
+        .first()
     )
+    if model is None:
+        raise _no_model(team, name)
     require(user, action, model)
     return model
 
@@ -60,7 +64,7 @@ def team_model_for_user(
         model = rows.instance(RegisteredModel, found[0][:split])
         model.team = team if isinstance(team, Team) else rows.instance(Team, found[0][split:])
     if model is None or not can(user, Action.VIEW, model):
-        raise Http404("No RegisteredModel matches the given query.")
+        raise _no_model(team.slug if isinstance(team, Team) else team, name)
     require(user, action, model)
     return model
 
@@ -68,14 +72,20 @@ def team_model_for_user(
 def version_for_user(
     user: Any, team: str, name: str, version: str, action: Action = Action.VIEW
 ) -> ModelVersion:
-    mv = get_object_or_404(
-        ModelVersion.objects.visible_to(user).select_related("model__team", "created_by"),
-        model__team__slug=team,
-        model__name=name,
-        version=version,
+    mv = (
+        ModelVersion.objects.visible_to(user)
+        .select_related("model__team", "created_by")
+        .filter(model__team__slug=team, model__name=name, version=version)
+        .first()
     )
+    if mv is None:
+        raise Http404(f"No version {version} of {team}/{name} that you may read.")
     require(user, action, mv)
     return mv
+
+
+def _no_model(team: str, name: str) -> Http404:
+    return Http404(f"No model {team}/{name} that you may read.")
 
 
 def request_for_user(user: Any, pk: int) -> PromotionRequest:

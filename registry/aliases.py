@@ -69,6 +69,8 @@ def set_alias(
     with transaction.atomic():
         # The model's row lock serialises alias changes of one model.
         locked = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+        if not ModelVersion.objects.filter(pk=target.pk).exists():  # deleted meanwhile
+            raise ValidationError({"version": f"{model.name} has no version {target.version!r}"})
         alias = Alias.objects.filter(model=locked, name=name).select_related("version").first()
         before: dict[str, Any] = (
             {"version": alias.version.version, "protected": alias.protected} if alias else {}

@@ -399,7 +399,10 @@ def _lock_request(pk: int) -> PromotionRequest:
 
 
 def _fresh(version: ModelVersion) -> ModelVersion:
-    return ModelVersion.objects.select_related("model__team").get(pk=version.pk)
+    found = ModelVersion.objects.select_related("model__team").filter(pk=version.pk).first()
+    if found is None:  # deleted (registry.services.delete_version) since it was fetched
+        raise Conflict(f"version {version.version} was deleted", "version")
+    return found
 
 
 def _user(actor: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, Value
+from django.db.models import Exists, Model, ProtectedError, QuerySet, RestrictedError, Value
 from django.utils import timezone
 
 from accounts import audit, rows
@@ -32,9 +32,12 @@ from registry import (
 from registry.errors import Conflict
 from registry.metadata import VersionMetadata, clean_tags
 from registry.models import (
+    Alias,
+    AliasEvent,
     Artifact,
     Blob,
     GatedStage,
+    Job,
     Metric,
     ModelTag,
     ModelVersion,
@@ -255,6 +258,179 @@ def update_version(
                 changes=audit.diff(before, after),
             )
     return locked
+
+
+# Why a version may not be deleted. Modelgate keeps the history of every version something
+# happened to, so only a version registered by mistake (never moved, pointed at, asked
+# about, deployed, built on or archived) may go; the others are archived. Each check is a
+# relation whose history the deletion would otherwise lose.
+DELETION_REFUSALS = {
+    "moved": "it has left Development, and its stage history is kept",
+    "alias": "an alias points at it",
+    "alias_history": "an alias pointed at it once, and alias history is kept",
+    "requested": "promotion was requested for it",
+    "deployed": "it has been deployed",
+    "descendants": "other versions or deployments descend from it in the lineage graph",
+    "retrain_from": "a retrain request names it as the version to replace",
+    "retrain_for": "it was registered for a retrain request",
+    "jobs": "its files were archived or restored",
+}
+
+
+def _deletion_checks(pk: int) -> dict[str, Exists]:
+    from lineage.models import Deployment, Edge, NodeType
+    from monitoring.models import RetrainRequest
+
+    return {
+        "moved": Exists(StageTransition.objects.filter(version_id=pk).exclude(from_stage="")),
+        "alias": Exists(Alias.objects.filter(version_id=pk)),
+        "alias_history": Exists(AliasEvent.objects.filter(version_id=pk)),
+        "requested": Exists(PromotionRequest.objects.filter(version_id=pk)),
+        "deployed": Exists(Deployment.objects.filter(version_id=pk)),
+        "descendants": Exists(Edge.objects.filter(src_type=NodeType.VERSION, src_id=pk)),
+        "retrain_from": Exists(RetrainRequest.objects.filter(version_id=pk)),
+        "retrain_for": Exists(RetrainRequest.objects.filter(new_version_id=pk)),
+        "jobs": Exists(Job.objects.filter(version_id=pk)),
+    }
+
+
+def version_deletion_blockers(version: ModelVersion) -> list[str]:
+    """Why `version` may not be deleted (empty when it may be), in one query."""
+    checks = _deletion_checks(version.pk)
+    found = (
+        ModelVersion.objects.filter(pk=version.pk)
+        .annotate(**{f"refused_{name}": check for name, check in checks.items()})
+        .values("stage", "cold_since", *(f"refused_{name}" for name in checks))
+        .first()
+    )
+    if found is None:
+        return ["it was deleted already"]
+    refused = {name for name in checks if found[f"refused_{name}"]}
+    if "alias" in refused:  # that an alias pointed here once goes without saying
+        refused.discard("alias_history")
+    reasons = [reason for name, reason in DELETION_REFUSALS.items() if name in refused]
+    if found["stage"] != Stage.DEVELOPMENT and "moved" not in refused:
+        reasons.insert(0, f"it is in {Stage(found['stage']).label}")
+    if found["cold_since"] is not None and "jobs" not in refused:
+        reasons.append("its files are in cold storage")
+    return reasons
+
+
+def delete_version(*, version: ModelVersion, actor: Any) -> None:
+    """Delete a version registered by mistake (maintainers): one still in Development that
+    nothing refers to (see version_deletion_blockers); anything else is refused with the
+    reasons (Conflict), and archived instead. Audited with a snapshot of what was deleted.
+
+    Its sequence number stays a gap (the model's last_sequence is kept, so it is never
+    handed out again); the model's version count and latest version are corrected. Its
+    blobs stay where they are: other versions may share them.
+    """
+    from lineage.models import Edge, NodeType
+
+    require(actor, Action.MAINTAIN, version)
+    with transaction.atomic():
+        # The model's row first, as registrations and stage changes take it, then the
+        # version's: a concurrent alias, request or deployment waits for (or precedes) us.
+        row = _lock_model_row(version.model_id)
+        locked = (
+            ModelVersion.objects.select_for_update(of=("self",))
+            .select_related("model__team", "created_by")
+            .filter(pk=version.pk)
+            .first()
+        )
+        if locked is None:
+            raise Conflict(f"version {version.version} was deleted already")
+        model = locked.model
+        reasons = version_deletion_blockers(locked)
+        if reasons:
+            raise Conflict(
+                f"{model.name} {locked.version} cannot be deleted: {'; '.join(reasons)}. "
+                "Modelgate keeps the history of versions that were used: archive it instead."
+            )
+        audit.record(
+            "version.delete",
+            actor=actor,
+            obj=locked,
+            team=model.team,
+            changes=audit.diff(version_snapshot(locked), {}),
+        )
+        # Lineage into the version (its datasets, code, run, parents) describes it alone.
+        Edge.objects.filter(dst_type=NodeType.VERSION, dst_id=locked.pk).delete()
+        # Its one "registered" transition: stage history is append-only for the
+        # application, and goes only with the version it records (snapshotted above).
+        QuerySet.delete(StageTransition.objects.filter(version=locked))
+        pk = locked.pk  # delete() forgets it
+        try:
+            with transaction.atomic():
+                locked.delete()  # tags, metrics, artifacts, card, MLflow source
+        except (ProtectedError, RestrictedError, IntegrityError):  # referenced meanwhile
+            raise Conflict(
+                f"{model.name} {locked.version} cannot be deleted: something refers to it now"
+            ) from None
+        latest = row.latest_version_id
+        if latest == pk or latest is None:
+            latest = (
+                ModelVersion.objects.filter(model_id=model.pk)
+                .order_by("-sort_key")
+                .values_list("pk", flat=True)
+                .first()
+            )
+        _update_model_row(
+            model.pk,
+            last_sequence=row.last_sequence,  # never lowered: the number is not handed out again
+            version_count=max(row.version_count - 1, 0),
+            latest_version_id=latest,
+        )
+
+
+def version_snapshot(version: ModelVersion) -> dict[str, Any]:
+    """Everything a version carried, as the audit log keeps it once the version is gone."""
+    from lineage.models import Edge, NodeType
+
+    v = version
+    card = getattr(v, "card", None)  # None when it has none (RelatedObjectDoesNotExist)
+    return {
+        "version": v.version,
+        "sequence": v.sequence,
+        "stage": v.stage,
+        "description": v.description,
+        "created_by": v.created_by.get_username() if v.created_by else None,
+        "created_at": v.created_at.isoformat(),
+        "task_type": v.task_type,
+        "framework": v.framework,
+        "framework_version": v.framework_version,
+        "signature": v.signature,
+        "params": v.params,
+        "environment": v.environment,
+        "code": {
+            "repository": v.code_repository,
+            "commit": v.code_commit,
+            "branch": v.code_branch,
+            "entry_point": v.code_entry_point,
+            "dirty": v.code_dirty,
+        },
+        "training": [
+            v.training_started_at.isoformat() if v.training_started_at else None,
+            v.training_ended_at.isoformat() if v.training_ended_at else None,
+        ],
+        "deprecated": v.deprecation_reason if v.deprecated_at else None,
+        "metrics": [
+            [m.split, m.name, m.value, m.direction]
+            for m in Metric.objects.filter(version=v).order_by("split", "name")
+        ],
+        "tags": dict(VersionTag.objects.filter(version=v).values_list("key", "value")),
+        "artifacts": dict(Artifact.objects.filter(version=v).values_list("path", "blob_id")),
+        "lineage": [
+            f"{src_type}:{src_id} {kind}"
+            for kind, src_type, src_id in Edge.objects.filter(
+                dst_type=NodeType.VERSION, dst_id=v.pk
+            ).values_list("kind", "src_type", "src_id")
+        ],
+        "card": ({f: getattr(card, f) for f in _CARD_FIELDS if getattr(card, f)} if card else None),
+    }
+
+
+_CARD_FIELDS = ("intended_use", "out_of_scope", "limitations", "ethical_considerations", "caveats")
 
 
 def register_version(
@@ -720,14 +896,23 @@ def _lock_model_row(model_id: int, *, probe_numbered: bool = False) -> _LockedMo
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT m.last_sequence, m.version_count, m.task_type, m.framework, "
-            f"m.latest_version_id, latest.sort_key{probe} "
+            f"m.latest_version_id, latest.sort_key{probe}, latest.id "
             f"FROM {model_table} m LEFT JOIN {version_table} latest "
             f"ON latest.id = m.latest_version_id WHERE m.id = %s {lock}",
             [model_id],
         )
         row = cursor.fetchone()
-    if row is None:
-        raise RegisteredModel.DoesNotExist(f"model {model_id} was deleted")
+        if row is None:
+            raise RegisteredModel.DoesNotExist(f"model {model_id} was deleted")
+        *row, joined_id = row
+        if joined_id != row[4]:
+            # The lock waited for a registration (or deletion) that committed a new latest
+            # version: the locked row is read afresh, but the join saw the statement's
+            # snapshot, from before that version existed. A new statement sees it.
+            row[5] = None
+            if row[4] is not None:
+                cursor.execute(f"SELECT sort_key FROM {version_table} WHERE id = %s", [row[4]])
+                row[5] = cursor.fetchone()[0]
     return _LockedModel(*row)
 
 
@@ -824,7 +1009,9 @@ def apply_transition(
     _check_stage(to_stage)
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
-        current = ModelVersion.objects.select_related("model__team").get(pk=version.pk)
+        current = ModelVersion.objects.select_related("model__team").filter(pk=version.pk).first()
+        if current is None:  # deleted (delete_version) since it was fetched
+            raise Conflict(f"version {version.version} was deleted", "version")
         if current.stage == to_stage:
             raise Conflict(
                 f"version {current.version} is already in {Stage(to_stage).label}", "to_stage"

@@ -23,7 +23,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import connection
 
-from registry import archiving, promotions, webhooks
+from registry import archiving, promotions, uploads, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,13 @@ def enqueue(delivery_id: int, delay: float = 0) -> None:
 def expire_promotion_requests() -> int:
     """Close open promotion requests past their expiry (Celery beat)."""
     return promotions.expire_requests()
+
+
+@shared_task(ignore_result=True)
+def expire_uploads() -> int:
+    """Delete upload sessions past UPLOAD_MAX_AGE with their bytes (Celery beat): an
+    interrupted or never-attached upload holds disk only that long."""
+    return uploads.expire_uploads()
 
 
 # Archive and restore jobs (registry.archiving), on the "archive" queue (settings routes

@@ -30,8 +30,8 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
    Blob row exists until a version attaches them (step 6), so an upload never registered
    leaves no blob behind.
 5. ``POST /api/v1/blobs/known {"sha256": [...]}`` (at most 1000) answers ``{"known": [...]}``:
-   the hashes already stored as an artifact of a version the caller may read, which the
-   client need not upload again. Other teams' blobs are never revealed.
+   the hashes already stored as an artifact of a version of one of the caller's teams,
+   which the client need not upload again. Other teams' blobs are never revealed.
 6. ``POST /api/v1/models/{team}/{name}/versions`` takes ``"files": [{"path", "sha256"}]``;
    each sha256 is a completed upload of the caller or a known blob (step 5). Paths are
    normalised (artifacts.normalise_path) and must be unique; anything else answers 400
@@ -72,7 +72,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.policy import Action, readable_models_q, teams_for
+from accounts.policy import Action, teams_for, teams_q
 from registry import artifacts
 from registry.models import Artifact, Blob, BlobLocation, UploadSession
 from registry.storage import artifact_storage, is_local
@@ -543,14 +543,16 @@ def expire_uploads(now: dt.datetime | None = None, max_age: dt.timedelta = UPLOA
 
 
 def known_blobs(user: Any, hashes: Iterable[str]) -> list[str]:
-    """Of `hashes`, those stored as an artifact of a version the user may read, in hot
-    storage (archived bytes are uploaded again, which brings them back hot)."""
+    """Of `hashes`, those stored as an artifact of a version of one of the user's own
+    teams, in hot storage (archived bytes are uploaded again, which brings them back hot).
+    Only the user's teams: an `internal` model of another team is readable, but whether
+    its bytes exist here is not this call's to tell; those are simply uploaded again."""
     wanted = {h.lower() for h in hashes if isinstance(h, str) and SHA256_RE.match(h.lower())}
     if not wanted:
         return []
     found = (
         Artifact.objects.filter(blob_id__in=wanted, blob__location=BlobLocation.HOT)
-        .filter(readable_models_q(user, "version__model"))
+        .filter(teams_q(user, Action.VIEW, "version__model__team"))
         .values_list("blob_id", flat=True)
         .distinct()
     )
@@ -563,9 +565,9 @@ def claim_blobs(
     """Resolve (path, sha256) pairs inside the registering transaction.
 
     A completed upload of the actor is preferred (locked, so two registrations cannot
-    both consume it); otherwise a blob the actor may read. Returns the staged uploads
-    (aligned with their paths by the caller), the already-stored blobs with their paths,
-    and the sessions to delete once the version exists. Anything else is a
+    both consume it); otherwise a blob one of the actor's teams holds (known_blobs).
+    Returns the staged uploads (aligned with their paths by the caller), the already-stored
+    blobs with their paths, and the sessions to delete once the version exists. Anything else is a
     ValidationError on "files".
     """
     shas = sorted({sha for _path, sha in refs})
@@ -591,7 +593,7 @@ def claim_blobs(
             {
                 "files": [
                     f"sha256 {sha} is neither a completed upload of yours nor a stored blob "
-                    "you may read: upload it first"
+                    "of your teams: upload it first"
                     for sha in missing
                 ]
             }

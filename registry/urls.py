@@ -30,6 +30,7 @@ urlpatterns = [
     path("compare/export.<compare_format:fmt>", compare.compare_export, name="compare-export"),
     path(MODEL, models.model_detail, name="model-detail"),
     path(MODEL + "edit/", models.model_edit, name="model-edit"),
+    path(MODEL + "delete/", models.model_delete, name="model-delete"),
     path(MODEL + "timeline/", timeline.model_timeline, name="model-timeline"),
     path(
         MODEL + "register/",
@@ -38,6 +39,7 @@ urlpatterns = [
     ),
     path(VERSION, versions.version_detail, name="version-detail"),
     path(VERSION + "edit/", versions.version_edit, name="version-edit"),
+    path(VERSION + "delete/", versions.version_delete, name="version-delete"),
     path(VERSION + "stage/", versions.version_stage, name="version-stage"),
     path(VERSION + "alias/", versions.version_alias, name="version-alias"),
     path(VERSION + "deprecate/", versions.version_deprecate, name="version-deprecate"),

@@ -80,9 +80,11 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "compare-export": (("md",), (400, 400, 400, 400, 400, 400, LOGIN)),
     "model-detail": (M, TEAM_READ),
     "model-edit": (M, TEAM_CONTRIBUTE),
+    "model-delete": (M, TEAM_MAINTAIN),  # the confirmation (here: why it cannot go)
     "version-register": (M, TEAM_CONTRIBUTE),
     "version-detail": (V, TEAM_READ),
     "version-edit": (V, TEAM_CONTRIBUTE),
+    "version-delete": (V, TEAM_MAINTAIN),
     "version-stage": (V, POST_ONLY),
     "version-alias": (V, POST_ONLY),
     "version-manifest": (V, TEAM_READ),
@@ -220,6 +222,9 @@ POST_RULES: dict[str, tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...]]] =
     "model-edit": (M, {"description": "x", "task_type": "other", "visibility": "team"},
                    (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "version-edit": (V, {"description": "x"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
+    # 0.9.0 was registered by mistake (nothing refers to it); churn has versions (409).
+    "version-delete": ((*M, "0.9.0"), {}, (OK, OK, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
+    "model-delete": (M, {}, (409, 409, DENIED, DENIED, DENIED, HIDDEN, LOGIN)),
     "version-stage": (V, {"to_stage": "staging"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "version-alias": (V, {"name": "champion"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
     "version-register": (M, {"version": "2.0.0"}, (OK, OK, OK, OK, DENIED, HIDDEN, LOGIN)),
@@ -322,7 +327,7 @@ def test_every_url_has_a_rule():
 
 
 def build_world() -> dict[str, int]:
-    """Team "fraud" with one member per role, a model with two versions and one of each kind
+    """Team "fraud" with one member per role, a model with three versions and one of each kind
     of object the URLs name; the ids of those objects by the names the rules use."""
     team = Team.objects.create(name="Fraud", slug="fraud")
     contributor = _member(team, "contributor", Membership.Role.CONTRIBUTOR)
@@ -344,6 +349,7 @@ def build_world() -> dict[str, int]:
 
     first = register("1.0.0", {"model.bin": b"weights"})
     other = register("1.1.0", {})
+    register("0.9.0", {})  # nothing refers to it: a maintainer may delete it
     token, _secret = tokens.create(maintainer, name="ci", scopes=["read"])
     opened = promotions.request_promotion(
         version=other, to_stage="staging", actor=contributor, justification="ready"

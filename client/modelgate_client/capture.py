@@ -127,6 +127,23 @@ def git(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     return code
 
 
+# Programs that run registrations but are not the training code.
+NOT_TRAINING_CODE = frozenset({"ipykernel_launcher", "modelgate", "modelgate_client.cli"})
+
+
 def entry_point() -> str:
-    """The running script's file name (sys.argv[0]'s basename), or ""."""
-    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    """The training program, as one would run it again: `python -m <module>`, else the
+    script's path within its git work tree (else its file name); "" in a notebook kernel,
+    the `modelgate` command or `python -c`, none of which is the training code."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        module = spec.name.removesuffix(".__main__")
+        return "" if module in NOT_TRAINING_CODE else f"python -m {module}"
+    script = sys.argv[0] if sys.argv else ""
+    if not script or script in ("-c", "-") or Path(script).stem in NOT_TRAINING_CODE:
+        return ""
+    path = Path(script).resolve()
+    top = _run(["git", "rev-parse", "--show-toplevel"], path.parent)
+    if top and path.is_relative_to(Path(top).resolve()):
+        return path.relative_to(Path(top).resolve()).as_posix()
+    return path.name

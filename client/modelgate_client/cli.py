@@ -144,7 +144,10 @@ def cmd_register(args: argparse.Namespace, client: Client) -> int:
         params=_json_arg(args.params, "--params"),
         description=args.description,
         tags=_tags(args.tag),
+        datasets=args.dataset,
+        parents=args.parent,
         capture=not args.no_capture,
+        dvc=not args.no_dvc,
     )
     if args.json:
         print(json.dumps(detail, indent=2))
@@ -226,7 +229,11 @@ def cmd_search(args: argparse.Namespace, client: Client) -> int:
         _print(args, items, rows, ("model", "framework", "task", "versions"))
     else:
         items = list(client.search(args.query))
-        _print(args, items, _versions_table(items), VERSION_HEADERS)
+        rows = [
+            [v.get("model", ""), *row[:-1]]
+            for v, row in zip(items, _versions_table(items), strict=True)
+        ]
+        _print(args, items, rows, ("model", *VERSION_HEADERS[:-1]))
     return 0
 
 
@@ -266,7 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--params", help="JSON object")
     register.add_argument("--tag", action="append", metavar="KEY=VALUE")
     register.add_argument("--description")
-    register.add_argument("--no-capture", action="store_true", help="skip environment and git")
+    register.add_argument("--dataset", action="append", metavar="DATASET",
+                          help="a dataset it was trained on: a URI or [TEAM/]NAME[@VERSION]; "
+                               "repeat for more")  # fmt: skip
+    register.add_argument("--parent", action="append", metavar="TEAM/MODEL@VERSION",
+                          help="a version it was derived from; repeat for more")  # fmt: skip
+    register.add_argument("--no-capture", action="store_true",
+                          help="skip environment, git and DVC datasets")  # fmt: skip
+    register.add_argument("--no-dvc", action="store_true", help="skip DVC datasets")
     register.set_defaults(func=cmd_register)
 
     download = commands.add_parser("download", help="download a version's files")
@@ -334,14 +348,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, client))
     except UsageError as exc:
         parser.print_usage(sys.stderr)
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(args, "usage", str(exc))
         return 2
-    except (ModelgateError, requests.RequestException, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ModelgateError as exc:
+        _print_error(args, exc.code, exc.message, exc.field, exc.status)
+        return 1
+    except requests.RequestException as exc:
+        _print_error(args, "connection", _unreachable(url, exc))
+        return 1
+    except (OSError, ValueError) as exc:
+        _print_error(args, "error", str(exc))
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        _print_error(args, "interrupted", "interrupted")
         return 130
+
+
+def _print_error(
+    args: argparse.Namespace,
+    code: str,
+    message: str,
+    field: str | None = None,
+    status: int | None = None,
+) -> None:
+    """`error: …` on stderr; with --json, the server's error shape there instead."""
+    if args.json:
+        error = {"code": code, "message": message, "field": field, "status": status}
+        print(json.dumps({"error": error}), file=sys.stderr)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def _unreachable(url: str | None, exc: requests.RequestException) -> str:
+    """What went wrong reaching the server, in words rather than urllib3's repr."""
+    text = str(exc)
+    if isinstance(exc, requests.Timeout):
+        reason = "no answer in time"
+    elif "refused" in text.lower():
+        reason = "connection refused (is the server running, and the port right?)"
+    elif any(s in text for s in ("Name or service not known", "Failed to resolve", "nodename")):
+        reason = "unknown host"
+    elif isinstance(exc, requests.exceptions.SSLError):
+        reason = "TLS failed (certificate?)"
+    else:
+        reason = text[:200]
+    return f"cannot reach {url}: {reason}"
 
 
 if __name__ == "__main__":

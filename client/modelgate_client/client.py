@@ -61,8 +61,16 @@ class ModelgateError(Exception):
                 error.get("details"),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
-            text = (response.text or "").strip()[:200] or response.reason or "error"
-            return cls(response.status_code, "http_error", f"HTTP {response.status_code}: {text}")
+            status = response.status_code
+            if "html" in response.headers.get("Content-Type", ""):
+                message = (
+                    f"HTTP {status} from {response.url}: a web page, not an answer of "
+                    "Modelgate's API (is the server URL right?)"
+                )
+            else:
+                text = (response.text or "").strip()[:200] or response.reason or "error"
+                message = f"HTTP {status}: {text}"
+            return cls(status, "http_error", message)
 
 
 class ChecksumMismatch(ModelgateError):
@@ -266,6 +274,18 @@ class Client:
             body["tags"] = dict(tags)
         path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}"
         return self.request("PATCH", path, json=body)
+
+    def delete_model(self, team: str, model: str) -> None:
+        """Delete a model that has no versions (maintainers). One with versions is refused
+        (ModelgateError, status 409): archive its versions instead."""
+        self.request("DELETE", self._model_path(team, model))
+
+    def delete_version(self, team: str, model: str, version: str) -> None:
+        """Delete a version registered by mistake (maintainers): one still in Development
+        that nothing refers to. Otherwise ModelgateError, status 409, naming the reasons:
+        archive it instead (change_stage(..., "archived"))."""
+        path = f"{self._model_path(team, model)}/versions/{quote(version, safe='')}"
+        self.request("DELETE", path)
 
     def set_alias(
         self, team: str, model: str, alias: str, version: str, protected: bool | None = None
@@ -689,17 +709,19 @@ class Client:
                 attempt += 1
         actual_size = part.stat().st_size
         actual = sha256_file(part)
-        if actual_size != size or actual != expected:
-            part.unlink()
-            raise ChecksumMismatch(
-                None,
-                "checksum_mismatch",
-                f"{artifact['path']}: got {actual_size} bytes with SHA-256 {actual}, "
-                f"expected {size} bytes with {expected}",
-            )
-        os.replace(part, target)
-        with contextlib.suppress(OSError):
-            partial_dir.rmdir()  # only when nothing else is still partial
+        try:
+            if actual_size != size or actual != expected:
+                part.unlink()
+                raise ChecksumMismatch(
+                    None,
+                    "checksum_mismatch",
+                    f"{artifact['path']}: got {actual_size} bytes with SHA-256 {actual}, "
+                    f"expected {size} bytes with {expected}",
+                )
+            os.replace(part, target)
+        finally:
+            with contextlib.suppress(OSError):
+                partial_dir.rmdir()  # only when nothing else is still partial
 
     def _fetch(
         self, url: str, part: Path, have: int, base: int, headers: dict[str, str], bar: tqdm

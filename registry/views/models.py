@@ -6,12 +6,14 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.policy import Action, can, teams_for
 from registry import charts, services
 from registry.access import model_for_user
 from registry.aliases import aliases_of
+from registry.errors import Conflict
 from registry.forms import EditModelForm, NewModelForm, tag_lines
 from registry.models import Metric, ModelTag, ModelVersion, RegisteredModel, Stage, TaskType
 from registry.pagination import keyset_page
@@ -82,9 +84,26 @@ def model_edit(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
             messages.success(request, f"Saved {model.name}.")
             return redirect(model)
     status = 400 if form.errors else 200
-    return render(
-        request, "registry/model_edit.html", {"model": model, "form": form}, status=status
-    )
+    context = {"model": model, "form": form, "may_maintain": may_maintain}
+    return render(request, "registry/model_edit.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def model_delete(request: HtmxHttpRequest, team: str, name: str) -> HttpResponse:
+    """Confirm, then delete a model with no versions (maintainers); one with versions is
+    explained, not deleted: its versions are archived instead."""
+    model = model_for_user(request.user, team, name, Action.MAINTAIN)
+    refusal = ""
+    if request.method == "POST":
+        try:
+            services.delete_model(model=model, actor=request.user)
+        except Conflict as exc:
+            refusal = exc.message
+        else:
+            messages.success(request, f"Deleted the model {model.name}.")
+            return redirect(f"{reverse('models')}?team={model.team.slug}")
+    context = {"model": model, "refusal": refusal}
+    return render(request, "registry/model_delete.html", context, status=409 if refusal else 200)
 
 
 @require_GET

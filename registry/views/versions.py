@@ -58,6 +58,8 @@ def version_detail(request: HtmxHttpRequest, team: str, name: str, version: str)
         "open_requests": mv.promotion_requests.open().select_related("requested_by"),
         "lineage": graph.version_lineage(request.user, mv),
     }
+    if can(request.user, Action.MAINTAIN, mv):  # the "Delete version" action, or why not
+        context["delete_blockers"] = services.version_deletion_blockers(mv)
     context["live_charts"] = panels.version_charts(mv, context["lineage"].deployments)
     context["artifact_bytes"] = sum(a.size for a in context["artifacts"])
     context |= archive.storage_context(request.user, mv, context["artifacts"])
@@ -135,6 +137,29 @@ def version_edit(request: HtmxHttpRequest, team: str, name: str, version: str) -
         {"model": mv.model, "version": mv, "form": form},
         status=status,
     )
+
+
+@require_http_methods(["GET", "POST"])
+def version_delete(request: HtmxHttpRequest, team: str, name: str, version: str) -> HttpResponse:
+    """Confirm, then delete a version registered by mistake (maintainers); a version with
+    history is explained (services.version_deletion_blockers), not deleted."""
+    mv = version_for_user(request.user, team, name, version, Action.MAINTAIN)
+    refusal = ""
+    if request.method == "POST":
+        try:
+            services.delete_version(version=mv, actor=request.user)
+        except Conflict as exc:
+            refusal = exc.message
+        else:
+            messages.success(request, f"Deleted {mv.model.name} {version}.")
+            return redirect(mv.model)
+    context = {
+        "model": mv.model,
+        "version": mv,
+        "blockers": services.version_deletion_blockers(mv),
+        "refusal": refusal,
+    }
+    return render(request, "registry/version_delete.html", context, status=409 if refusal else 200)
 
 
 @require_POST

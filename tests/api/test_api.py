@@ -377,9 +377,16 @@ def test_it_lists_versions_in_bounded_queries(
         assert len(client.get(M + "/versions").json()["items"]) == 11
 
 
-def test_it_hides_versions_from_outsiders(world, as_user, outsider):
-    assert_error(as_user(outsider).get(M + "/versions"), 404, "not_found")
-    assert_error(as_user(outsider).get(V), 404, "not_found")
+def test_it_hides_versions_from_outsiders(world, as_user, outsider, viewer):
+    hidden = assert_error(as_user(outsider).get(M + "/versions"), 404, "not_found")
+    missing = assert_error(as_user(viewer).get("/models/fraud/nope/versions"), 404, "not_found")
+    # The message names what was asked for, the same whether it is missing or unreadable.
+    assert hidden["message"] == "No model fraud/churn that you may read."
+    assert missing["message"] == "No model fraud/nope that you may read."
+    hidden = assert_error(as_user(outsider).get(V), 404, "not_found")
+    missing = assert_error(as_user(viewer).get(M + "/versions/9.9.9"), 404, "not_found")
+    assert hidden["message"] == "No version 1.0.0 of fraud/churn that you may read."
+    assert missing["message"] == "No version 9.9.9 of fraud/churn that you may read."
 
 
 def test_it_shows_everything_a_version_carries(world, as_user, viewer):

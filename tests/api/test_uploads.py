@@ -281,6 +281,25 @@ def test_known_answers_only_readable_blobs(
     }
 
 
+def test_known_never_reveals_another_teams_internal_blobs(
+    world, make_model, make_version, other_team, outsider, as_token, writer
+):
+    """An `internal` model is readable by everyone, but whether its bytes are stored is
+    answered only to its own team; the others upload them again."""
+    theirs = make_model("open", team=other_team, actor=outsider, visibility="internal")
+    make_version(theirs, "1.0.0", files={"b.bin": b"theirs"}, actor=outsider)
+    assert writer.post("/blobs/known", {"sha256": [sha(b"theirs")]}).json() == {"known": []}
+    response = writer.post(
+        M + "/versions",
+        {"version": "2.0.0", "files": [{"path": "copy.bin", "sha256": sha(b"theirs")}]},
+    )
+    assert_error(response, 400, "invalid", "files")
+    assert not ModelVersion.objects.filter(version="2.0.0").exists()
+    assert as_token(outsider, "write").post(
+        "/blobs/known", {"sha256": [sha(b"theirs")]}
+    ).json() == {"known": [sha(b"theirs")]}
+
+
 def test_known_accepts_a_read_token_and_limits_the_list(world, as_token, viewer):
     reader = as_token(viewer, "read")
     # POST needs the write scope, whatever it does.

@@ -74,11 +74,20 @@ def test_register_list_resolve_download(run, model_dir, maintainer, tmp_path):
                          as_json=True)  # fmt: skip
     created = json.loads(out)
     assert created["version"] == "1.0.1" and created["environment"]["python"]
+    status, out, _ = run("register", "fraud/churn", str(model_dir), "--version", "1.1.0",
+                         "--dataset", "s3://data/churn/2026-11", "--dataset", "fraud/events@7",
+                         "--parent", "fraud/churn@1.0.1", "--no-capture", as_json=True)  # fmt: skip
+    lineage = json.loads(out)["lineage"]
+    assert status == 0 and sorted(lineage["datasets"]) == [
+        "events@7",
+        "s3://data/churn/2026-11",
+    ]
+    assert lineage["parents"] == ["fraud/churn@1.0.1"]
 
     status, out, _ = run("versions", "list", "fraud/churn")
     lines = out.splitlines()
     assert lines[0].split() == ["VERSION", "STAGE", "CREATED", "BY", "URL"]
-    assert [line.split()[0] for line in lines[1:]] == ["1.0.1", "1.0.0"]
+    assert [line.split()[0] for line in lines[1:]] == ["1.1.0", "1.0.1", "1.0.0"]
     assert lines[1].index("development") == lines[0].index("STAGE")  # aligned columns
 
     services.apply_transition(
@@ -108,9 +117,14 @@ def test_search_and_models_list(run, model_dir):
     run("register", "fraud/churn", str(model_dir), "--version", "2.0.0",
         "--metrics", '{"test": {"auc": 0.97}}', "--no-capture")  # fmt: skip
     status, out, _ = run("search", "metrics.test.auc > 0.9", as_json=True)
-    assert status == 0 and [v["version"] for v in json.loads(out)] == ["2.0.0"]
+    found = json.loads(out)
+    assert status == 0 and [(v["model"], v["version"]) for v in found] == [("fraud/churn", "2.0.0")]
+    status, out, _ = run("search", "metrics.test.auc > 0.9")
+    header, row = out.splitlines()
+    assert header.split() == ["MODEL", "VERSION", "STAGE", "CREATED", "BY"]
+    assert row.split()[:3] == ["fraud/churn", "2.0.0", "development"]
     status, out, _ = run("search", "metrics.test.auc > 0.99")
-    assert out.splitlines() == ["VERSION  STAGE  CREATED  BY  URL"]
+    assert out.splitlines() == ["MODEL  VERSION  STAGE  CREATED  BY"]
     status, out, _ = run("search", "framework = xgboost", "--models")
     assert "fraud/churn" in out
     status, out, _ = run("models", "list", "--framework", "xgboost")
@@ -129,7 +143,7 @@ def test_the_environment_supplies_url_and_token(server, token, monkeypatch, caps
 @pytest.mark.parametrize(
     ("args", "status", "message"),
     [
-        (["versions", "list", "fraud/nope"], 1, "error: Not found."),
+        (["versions", "list", "fraud/nope"], 1, "error: No model fraud/nope that you may read."),
         (["resolve", "fraud/churn", "--stage", "production"], 1, "has no version in Production"),
         (["search", "metrics.test.auc >="], 1, "error: "),
         (["register", "fraud/churn", "/nonexistent/file"], 1, "error: not a file"),
@@ -143,6 +157,38 @@ def test_errors_go_to_stderr_with_an_exit_status(run, args, status, message):
     code, out, err = run(*args)
     assert (code, out) == (status, "")
     assert message in err
+
+
+def test_with_json_errors_are_json_on_stderr(run):
+    code, out, err = run("versions", "list", "fraud/nope", as_json=True)
+    assert (code, out) == (1, "")
+    assert json.loads(err) == {
+        "error": {
+            "code": "not_found",
+            "message": "No model fraud/nope that you may read.",
+            "field": None,
+            "status": 404,
+        }
+    }
+
+
+def test_a_server_it_cannot_reach_is_said_in_words(capsys, monkeypatch):
+    from modelgate_client.client import Client
+
+    monkeypatch.setattr(Client, "_sleep", lambda self, attempt: None)  # retries, no waiting
+    assert main(["--url", "http://127.0.0.1:9", "--token", "t", "models", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "error: cannot reach http://127.0.0.1:9: connection refused "
+        "(is the server running, and the port right?)\n"
+    )
+
+
+def test_a_url_that_is_not_the_api_is_said_so(server, token, capsys):
+    assert main(["--url", server + "/accounts", "--token", token, "models", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "a web page, not an answer of Modelgate's API (is the server URL right?)" in err
+    assert "<html" not in err.lower()
 
 
 def test_without_a_url_it_is_a_usage_error(capsys):

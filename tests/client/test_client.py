@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from accounts import tokens
 from registry import services
-from registry.models import ModelVersion, UploadSession
+from registry.models import ModelVersion, RegisteredModel, UploadSession
 
 mg = pytest.importorskip("modelgate_client", reason="install the client: pip install -e ./client")
 requests = pytest.importorskip("requests")
@@ -46,6 +48,7 @@ def _count_uploads(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_round_trip(client, model_dir, maintainer, tmp_path, monkeypatch, make_model, make_version):
     monkeypatch.chdir(REPO)
+    _run_as_script(monkeypatch, REPO / "bench" / "train.py")
     make_version(make_model("base"), "0.1.0")
     created = client.register_version(
         "fraud",
@@ -72,8 +75,8 @@ def test_round_trip(client, model_dir, maintainer, tmp_path, monkeypatch, make_m
     env = created["environment"]
     assert env["python"] and env["os"] and env["hardware"]["cpu_count"]
     assert any(p["name"] == "requests" for p in env["packages"])
-    assert created["code"]["entry_point"]
     head = _head(REPO)
+    assert created["code"]["entry_point"] == ("bench/train.py" if head else "train.py")
     if head:  # the suite runs inside the repository's checkout
         assert created["code"]["commit"] == head
         assert isinstance(created["code"]["dirty"], bool)
@@ -264,6 +267,7 @@ def test_a_checksum_mismatch_deletes_the_file_and_raises(client, model_dir, tmp_
         client.download("fraud", "churn", out, version="1.0.0")
     assert caught.value.code == "checksum_mismatch"
     assert not [p for p in out.rglob("*") if p.is_file() and p.name.startswith("README")]
+    assert not list(out.rglob(".modelgate-partial"))  # no partial-download folder left behind
 
 
 def test_download_refuses_paths_outside_dest(client, model_dir, tmp_path, monkeypatch):
@@ -371,6 +375,40 @@ def test_git_capture_reads_a_repository(tmp_path):
     assert capture.git(tmp_path)["code_dirty"] is True
 
 
+def _run_as_script(monkeypatch: pytest.MonkeyPatch, argv0: Any, module: str | None = None) -> None:
+    """As if `python <argv0>` (or `python -m <module>`) were running."""
+    spec = None if module is None else type("Spec", (), {"name": module})()
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", spec, raising=False)
+    monkeypatch.setattr(sys, "argv", [str(argv0)])
+
+
+def test_entry_point_is_the_training_program(tmp_path, monkeypatch):
+    _run_as_script(monkeypatch, tmp_path / "jobs" / "train.py")
+    assert capture.entry_point() == "train.py"  # outside a git work tree: its name
+    try:
+        subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("git is not available")
+    (tmp_path / "jobs").mkdir()
+    assert capture.entry_point() == "jobs/train.py"  # in one: its path there
+    _run_as_script(monkeypatch, tmp_path / "x", module="pipelines.train")
+    assert capture.entry_point() == "python -m pipelines.train"
+
+
+@pytest.mark.parametrize(
+    ("argv0", "module"),
+    [
+        ("/venv/bin/modelgate", None),  # the CLI registers, but is not the training code
+        ("/venv/lib/ipykernel_launcher.py", None),  # a notebook
+        ("-m", "ipykernel_launcher"),
+        ("-c", None),
+    ],
+)
+def test_entry_point_is_left_empty_when_unknown(monkeypatch, argv0, module):
+    _run_as_script(monkeypatch, argv0, module)
+    assert capture.entry_point() == ""
+
+
 def test_gpu_capture_never_fails_without_nvidia_smi(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     assert capture.gpus() == []
@@ -444,3 +482,24 @@ def test_it_resolves_and_downloads_by_alias(client, model_dir, contributor, tmp_
     assert sorted(p.name for p in paths) == ["README.md", "model.bin", "params.json"]
     with pytest.raises(ValueError, match="stage or an alias"):
         client.resolve("fraud", "churn")
+
+
+def test_a_maintainer_deletes_a_version_and_an_empty_model(server, maintainer, make_version):
+    _token, secret = tokens.create(maintainer, name="admin-job", scopes=["read", "write"])
+    api = mg.Client(server, secret, backoff=0, progress=False)
+    make_version(RegisteredModel.objects.get(name="churn"), "1.0.0")
+    with pytest.raises(ModelgateError) as caught:
+        api.delete_model("fraud", "churn")  # it has a version
+    assert (caught.value.status, caught.value.code) == (409, "conflict")
+    assert api.delete_version("fraud", "churn", "1.0.0") is None
+    assert [v["version"] for v in api.versions("fraud", "churn")] == []
+    assert api.delete_model("fraud", "churn") is None
+    with pytest.raises(ModelgateError) as caught:
+        api.get_model("fraud", "churn")
+    assert caught.value.status == 404
+
+
+def test_a_contributor_may_not_delete(client):
+    with pytest.raises(ModelgateError) as caught:
+        client.delete_model("fraud", "churn")
+    assert (caught.value.status, caught.value.code) == (403, "permission_denied")

@@ -69,7 +69,8 @@ def test_it_numbers_24_simultaneous_registrations_1_to_24_without_gaps(
     model.refresh_from_db()
     assert model.last_sequence == 24
     assert model.version_count == 24
-    assert model.latest_version == stored.get(sequence=24)
+    # The highest by precedence (not the last to commit: the threads ran in any order).
+    assert model.latest_version == stored.get(version="1.0.23")
     assert StageTransition.objects.filter(version__model=model).count() == 24
     assert Artifact.objects.filter(version__model=model).count() == 24
     assert Blob.objects.count() == 24
@@ -224,3 +225,25 @@ def test_it_keeps_a_blob_that_another_registration_still_needs(
     assert artifact_storage.exists(blob_storage_name(artifact.blob_id))
     with artifact_storage.open(blob_storage_name(artifact.blob_id), "rb") as fh:
         assert hashlib.sha256(fh.read()).hexdigest() == artifact.blob_id
+
+
+def test_simultaneous_registrations_in_any_version_order_leave_the_highest_latest(
+    make_model: MakeModel, make_version: MakeVersion, contributor: User
+) -> None:
+    """The model row's lock waits for the registrations before it; the latest version they
+    committed is read afresh, not from the snapshot the locking statement started with."""
+    for round_ in range(3):
+        model = make_model(f"churn{round_}", "semantic")
+        make_version(model, "0.1.0")
+
+        def prepare(index: int, model: RegisteredModel = model) -> dict[str, Any]:
+            return {
+                "model": RegisteredModel.objects.select_related("team").get(pk=model.pk),
+                "actor": User.objects.get(pk=contributor.pk),
+                "version": f"1.{index}.0",
+                "metadata": clean_version_metadata({}),
+            }
+
+        run_at_once(8, prepare, lambda kwargs: services.register_version(**kwargs))
+        model.refresh_from_db()
+        assert (model.latest_version.version, model.version_count) == ("1.7.0", 9)

@@ -1,6 +1,7 @@
 """`manage.py expire_uploads`: delete upload sessions older than a day with their bytes.
 
-Run it periodically (cron, or Celery beat once the jobs issue lands); it is idempotent.
+Celery beat runs the same sweep hourly (registry.tasks.expire_uploads); this command is
+for cron or by hand. It is idempotent.
 """
 
 from __future__ import annotations
