@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Path, Router
 
 import registry.converters  # noqa: F401 -- registers artifact_path, which the URL uses
@@ -53,10 +53,7 @@ RESPONSES: dict[int, Any] = {200: None, 206: None, **ERRORS, 416: Error}
 
 
 def _download(request: HttpRequest, team: str, name: str, version: str, path: str) -> HttpResponse:
-    try:
-        mv = version_for_user(request.user, team, name, version)
-    except Http404:
-        raise Http404(f"No version {version} of {team}/{name}.") from None
+    mv = version_for_user(request.user, team, name, version)  # 404 naming the version
     artifact = downloads.artifact_for(mv, path)
     return downloads.artifact_response(
         request, mv, artifact, content_type="application/octet-stream"

@@ -124,7 +124,7 @@ def test_a_signed_in_viewer_may_download_with_the_session(world, as_user, viewer
 
 def test_a_non_member_gets_404_as_for_a_missing_version(world, as_token, outsider):
     error = assert_error(as_token(outsider, "read").get(FILE), 404, "not_found")
-    assert error["message"] == "No version 1.0.0 of fraud/churn."
+    assert error["message"] == "No version 1.0.0 of fraud/churn that you may read."
 
 
 def test_no_credentials_answer_401_json_not_a_sign_in_redirect(world):
