@@ -17,10 +17,20 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from api.auth import CsrfFailed, InsufficientScope, Unauthenticated
 from api.schemas import UNSTORABLE_TYPE
+from registry.downloads import Archived, RangeNotSatisfiable, archived_details
 from registry.errors import Conflict
 from registry.search import SearchError
+from registry.uploads import TooLarge
 
 NON_FIELD = "__all__"
+
+
+class LengthRequired(Exception):
+    """411: a body whose length the request does not declare (chunked transfer encoding)."""
+
+
+class UnsupportedMediaType(Exception):
+    """415: a body in a media type the endpoint does not read."""
 
 
 class PayloadTooLarge(Exception):
@@ -182,6 +192,12 @@ def install(api: NinjaAPI) -> None:
         field = getattr(exc, "field", None)
         return error_response(api, request, 413, "too_large", message, field)
 
+    def on_length_required(request: HttpRequest, exc: LengthRequired) -> HttpResponse:
+        return error_response(api, request, 411, "length_required", str(exc), "Content-Length")
+
+    def on_unsupported_media_type(request: HttpRequest, exc: UnsupportedMediaType) -> HttpResponse:
+        return error_response(api, request, 415, "unsupported_media_type", str(exc), "Content-Type")
+
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         codes = {400: "bad_request", 401: "unauthenticated", 403: "permission_denied"}
         code = codes.get(exc.status_code, "error")
@@ -194,6 +210,18 @@ def install(api: NinjaAPI) -> None:
     def on_conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
         field = {"to_stage": "stage"}.get(exc.field or "", exc.field)
         return error_response(api, request, 409, "conflict", exc.message, field)
+
+    def on_range_not_satisfiable(request: HttpRequest, exc: RangeNotSatisfiable) -> HttpResponse:
+        response = error_response(api, request, 416, "range_not_satisfiable", str(exc), "Range")
+        return exc.add_headers(response)
+
+    def on_archived(request: HttpRequest, exc: Archived) -> HttpResponse:
+        # Where to restore it, beside the error as an upload's 409 puts its offset.
+        body = {
+            "error": {"code": "archived", "message": str(exc), "field": None},
+            **archived_details(request, exc.version),
+        }
+        return api.create_response(request, body, status=409)
 
     handlers: list[tuple[type[Exception], Any]] = [
         (Conflict, on_conflict),
@@ -208,7 +236,12 @@ def install(api: NinjaAPI) -> None:
         (CsrfFailed, on_csrf),
         (RequestDataTooBig, on_too_large),
         (PayloadTooLarge, on_too_large),
+        (TooLarge, on_too_large),
+        (LengthRequired, on_length_required),
+        (UnsupportedMediaType, on_unsupported_media_type),
         (HttpError, on_http_error),
+        (RangeNotSatisfiable, on_range_not_satisfiable),
+        (Archived, on_archived),
     ]
     for exc_class, handler in handlers:
         api.add_exception_handler(exc_class, handler)

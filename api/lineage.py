@@ -16,6 +16,7 @@ from ninja import Router, Schema, Status
 
 from accounts.policy import Action, teams_q
 from api.params import ERRORS, Name_, Team_, Version_
+from api.parser import require_json
 from api.schemas import Body, LineageRefsOut
 from lineage import graph, openlineage
 from lineage.models import CodeVersion, DatasetVersion, FeatureSetVersion, NodeType, TrainingRun
@@ -190,6 +191,8 @@ def openlineage_event(request: HttpRequest, team: str | None = None) -> Status:
     run, the datasets it read ("used") and wrote ("produced"). The run is kept in `team`,
     else the team the job's namespace names, else the caller's only team; facets other
     than schema, version, dataSource, outputStatistics and errorMessage are ignored."""
+    if request.body:
+        require_json(request)
     try:
         event = json.loads(request.body or b"null")
     except ValueError as exc:

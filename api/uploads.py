@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, Path, Router, Schema, Status
 
@@ -114,7 +115,7 @@ def get_upload(request: HttpRequest, upload_id: str = UploadId) -> dict[str, Any
 
 @router.put(
     "/uploads/{upload_id}",
-    response={200: ChunkOut, **ERRORS},
+    response={200: ChunkOut, **ERRORS, 411: Error},
     url_name="api-upload",
     openapi_extra={
         "requestBody": {
@@ -128,6 +129,7 @@ def put_chunk(request: HttpRequest, upload_id: str = UploadId, offset: str | Non
     """Append the body (raw bytes) at `Content-Range: bytes START-END/TOTAL` (or
     ?offset=START). START must be the upload's offset, else 409 with the offset to resume
     from."""
+    _check_length(request)
     session = uploads.get_upload(request.user, upload_id)
     start, end, total = uploads.parse_content_range(request.headers.get("Content-Range"), offset)
     try:
@@ -135,6 +137,28 @@ def put_chunk(request: HttpRequest, upload_id: str = UploadId, offset: str | Non
     except uploads.OffsetMismatch as exc:
         return _offset_conflict(exc)
     return {"offset": new_offset}
+
+
+def _check_length(request: HttpRequest) -> None:
+    """A chunk declares its Content-Length, at most the chunk size (413, answered before
+    the body is read). Chunked transfer encoding answers 411: Django reads no body
+    without a length, so the chunk would look empty."""
+    declared = request.META.get("CONTENT_LENGTH", "").strip()
+    if not declared:
+        if "Transfer-Encoding" in request.headers:
+            raise errors.LengthRequired(
+                "Content-Length: send each chunk with a Content-Length header (at most "
+                f"{uploads.CHUNK_SIZE:,} bytes); chunked transfer encoding is not accepted"
+            )
+        return  # no body at all: the chunk is empty (400)
+    if not declared.isdigit():
+        raise ValidationError({"Content-Length": "must be the body's length in bytes"})
+    if int(declared) > uploads.CHUNK_SIZE:
+        raise errors.PayloadTooLarge(
+            f"the chunk is {int(declared):,} bytes, over the {uploads.CHUNK_SIZE:,}-byte "
+            "chunk limit: send it in parts",
+            "body",
+        )
 
 
 @router.post(

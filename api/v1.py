@@ -19,12 +19,14 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Schema, Status
+from ninja.errors import HttpError
 
 from accounts.policy import Action, memberships, teams_for
 from api import (
     archive,
     cards,
     deployments,
+    downloads,
     errors,
     lineage,
     monitoring,
@@ -35,6 +37,7 @@ from api import (
 from api.auth import AUTH
 from api.pagination import page
 from api.params import ERRORS, Limit, Name_, Team_, Version_
+from api.parser import JsonParser
 from api.schemas import (
     Body,
     ModelCreate,
@@ -60,6 +63,26 @@ from registry.queries import ModelFilters, filter_models
 
 
 class ModelgateAPI(NinjaAPI):
+    def on_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+        # Ninja reports any body the parser refused as 400 "Cannot parse request body";
+        # a refused media type (api.parser) answers 415 as itself.
+        if isinstance(exc, HttpError) and isinstance(exc.__cause__, errors.UnsupportedMediaType):
+            exc = exc.__cause__
+        return super().on_exception(request, exc)
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        """Every operation that takes a JSON body may answer 415 to another media type."""
+        schema = super().get_openapi_schema(**kwargs)
+        error = {"$ref": "#/components/schemas/Error"}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                    operation["responses"].setdefault(415, {
+                        "description": "Unsupported Media Type",
+                        "content": {"application/json": {"schema": error}},
+                    })  # fmt: skip
+        return schema
+
     @property
     def urls(self) -> tuple[list[Any], str, str]:
         patterns, app_name, namespace = super().urls
@@ -75,6 +98,7 @@ api = ModelgateAPI(
     version="1",
     urls_namespace="api",
     auth=AUTH,
+    parser=JsonParser(),
     description="Register, find, resolve and promote model versions. Authenticate with "
     "`Authorization: Bearer mg_…` (a personal API token) or a signed-in session.",
 )
@@ -137,7 +161,7 @@ def _version_out(
             "size": a.size,
             "sha256": a.blob_id,
             "download_url": request.build_absolute_uri(
-                reverse("artifact-download", args=[team, name, mv.version, a.path])
+                reverse("api:api-artifact", args=[team, name, mv.version, a.path])
             ),
         }
         for a in mv.artifacts.all()
@@ -499,6 +523,7 @@ def resolve(
 
 
 api.add_router("", uploads.router)  # resumable uploads, known blobs
+api.add_router("", downloads.router)  # artifact downloads (Range, If-Range, checksum)
 api.add_router("", promotions.router)  # promotion requests, reviews, timeline, deprecation
 api.add_router("", lineage.router)  # version lineage, parent links, impact analysis
 api.add_router("", deployments.router)  # deployments and their history

@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.AuditContextMiddleware",
     "registry.middleware.VaryOnHtmxMiddleware",
+    # API errors no endpoint answers (unknown path, wrong method) in the API's JSON body.
+    "api.middleware.JsonErrorsMiddleware",
     # Last, as django-axes asks: turns a sign-in refused for lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

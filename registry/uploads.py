@@ -12,7 +12,9 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
    ``chunk_size`` bytes) as an application/octet-stream body. It is appended when START is
    the session's current offset; otherwise 409 ``{"error": {...}, "offset": current}`` so
    the client resumes from there. A chunk past the declared size, or not the length the
-   Content-Range announces, answers 400. Answers ``{"offset": new}``. Chunks are written,
+   Content-Range announces, answers 400; one over ``chunk_size`` 413 (by its
+   Content-Length, before it is read); one without a Content-Length (chunked transfer
+   encoding) 411. Answers ``{"offset": new}``. Chunks are written,
    not fsynced one by one (that would make the disk the bottleneck): completion verifies
    the SHA-256 of the whole object while it flushes it to disk (side by side; on local
    storage the process that received every chunk in order, as one keep-alive connection
@@ -35,7 +37,7 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
    normalised (artifacts.normalise_path) and must be unique; anything else answers 400
    naming ``files`` and stores nothing. The client never names a storage location.
 
-Downloads (registry.views.artifacts.artifact_download) honour ``Range: bytes=a-b``,
+Downloads (registry.downloads, for the page and the API) honour ``Range: bytes=a-b``,
 ``bytes=a-`` and ``bytes=-n`` (206) so a broken download resumes too.
 
 Cleanup: ``expire_uploads()`` (for a periodic task) deletes sessions older than
@@ -315,18 +317,21 @@ class _RunningHash:
 
 
 def _read_chunk(stream: IO[bytes], limit: int) -> list[bytes]:
-    """At most `limit` bytes (a chunk is bounded by CHUNK_SIZE); one more byte is an error.
-    The large reads are kept as they came: joining them would copy the chunk once more."""
+    """At most `limit` bytes (a chunk is bounded by CHUNK_SIZE); one more byte is an error:
+    TooLarge past CHUNK_SIZE, else (the upload's end) invalid. The large reads are kept as
+    they came: joining them would copy the chunk once more."""
     parts: list[bytes] = []
     size = 0
     while data := stream.read(min(_READ_SIZE, limit + 1 - size)):
         parts.append(data)
         size += len(data)
         if size > limit:
-            raise ValidationError(
-                {"body": f"the chunk runs past the declared size or the {CHUNK_SIZE:,}-byte "
-                 "chunk limit"}
-            )  # fmt: skip
+            if limit >= CHUNK_SIZE:
+                raise TooLarge(
+                    f"the chunk is over the {CHUNK_SIZE:,}-byte chunk limit: send it in parts",
+                    "body",
+                )
+            raise ValidationError({"body": "the chunk runs past the upload's declared size"})
     return parts
 
 

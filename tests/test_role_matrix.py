@@ -209,6 +209,7 @@ GET_RULES: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {
     "api:api-retrain-request": (("retrain",), API_TEAM_READ),
     "api:api-retrain-dismiss": (("retrain",), (405,) * 7),
     "api:api-model-card": (V, API_TEAM_READ),
+    "api:api-artifact": ((*V, "model.bin"), API_TEAM_READ),
     "api:openapi-json": ((), (200,) * 7),
     "api:openapi-view": ((), (200,) * 7),
     "api:api-root": ((), (404,) * 7),

@@ -107,14 +107,16 @@ def _plausible(values: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 
 @pytest.fixture
 def auth_headers(maintainer: Any, make_model: Any, make_version: Any) -> Iterator[dict[str, str]]:
-    """fraud/churn 1.0.0 and an open upload exist; a read+write token of fraud's maintainer."""
+    """fraud/churn 1.0.0 (with model.bin) and an open upload exist; a read+write token of
+    fraud's maintainer."""
     make_version(make_model("churn"), "1.0.0", files={"model.bin": b"weights"}, accuracy=0.9)
     data = b"0123456789"
     upload = uploads.create_upload(
         actor=maintainer, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
     )
     _, secret = tokens.create(maintainer, name="schemathesis", scopes=["read", "write"])
-    REAL.update(team="fraud", name="churn", version="1.0.0", upload_id=str(upload.pk))
+    REAL.update(team="fraud", name="churn", version="1.0.0", path="model.bin",
+                upload_id=str(upload.pk))  # fmt: skip
     with _keep_test_connection():
         yield {"Authorization": f"Bearer {secret}"}
     REAL.clear()

@@ -4,10 +4,12 @@ registering a version with the uploaded files."""
 from __future__ import annotations
 
 import hashlib
+import io
 from typing import Any
 
 import pytest
 
+from registry import uploads
 from registry.models import Artifact, Blob, ModelVersion, UploadSession
 from registry.storage import artifact_storage
 from tests.api.conftest import API, ApiClient, assert_error
@@ -403,3 +405,50 @@ def test_a_failed_registration_keeps_the_upload_for_a_retry(world, writer):
     assert_error(response, 400, "invalid", "version")
     assert UploadSession.objects.get().complete
     assert writer.post(M + "/versions", {"version": "2.0.0", "files": files}).status_code == 201
+
+
+def test_a_chunk_over_the_chunk_limit_answers_413_before_it_is_read(world, writer, monkeypatch):
+    size = uploads.CHUNK_SIZE * 2
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": size}).json()["id"]
+    read = []
+    monkeypatch.setattr(uploads, "_read_chunk", lambda *a, **kw: read.append(1))
+    big = b"x" * (uploads.CHUNK_SIZE + 1)
+    error = assert_error(put(writer, upload_id, big, 0, size), 413, "too_large", "body")
+    assert f"{uploads.CHUNK_SIZE:,}" in error["message"]
+    assert read == [] and UploadSession.objects.get().offset == 0
+
+
+def test_a_chunk_longer_than_its_content_length_claims_is_413_too(world, writer):
+    # Past the chunk limit while reading (a Content-Length that undercounts the body).
+    size = uploads.CHUNK_SIZE * 2
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": size}).json()["id"]
+    session = UploadSession.objects.get(pk=upload_id)
+    stream = io.BytesIO(b"x" * (uploads.CHUNK_SIZE + 1))
+    with pytest.raises(uploads.TooLarge):
+        uploads.write_chunk(session, stream, start=0)
+    assert UploadSession.objects.get().offset == 0
+
+
+def test_a_chunked_transfer_encoding_answers_411(world, writer):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    response = writer.client.generic(
+        "PUT",
+        f"{API}/uploads/{upload_id}?offset=0",
+        b"",
+        content_type="application/octet-stream",
+        headers={**writer.headers, "Transfer-Encoding": "chunked"},
+    )
+    error = assert_error(response, 411, "length_required", "Content-Length")
+    assert "chunked" in error["message"]
+    assert UploadSession.objects.get().offset == 0
+
+
+def test_a_chunk_is_raw_bytes_whatever_its_content_type(world, writer):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    response = writer.client.put(
+        f"{API}/uploads/{upload_id}?offset=0",
+        data=DATA,
+        content_type="application/octet-stream",
+        headers=writer.headers,
+    )
+    assert response.json() == {"offset": len(DATA)}

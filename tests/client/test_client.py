@@ -207,6 +207,32 @@ def test_a_download_resumes_a_partial_file(client, model_dir, tmp_path, monkeypa
     assert not partial.exists()  # cleaned up once nothing is partial
 
 
+def test_downloads_go_through_the_api_and_never_to_another_host(
+    client, model_dir, tmp_path, monkeypatch
+):
+    client.register_version("fraud", "churn", model_dir, version="1.0.0", capture=False)
+    urls: list[str] = []
+    real = client.session.request
+
+    def recording(method: str, url: str, **kwargs: Any) -> requests.Response:
+        urls.append(url)
+        return real(method, url, **kwargs)
+
+    monkeypatch.setattr(client.session, "request", recording)
+    client.download("fraud", "churn", tmp_path / "out", version="1.0.0")
+    assert f"{client.api}/models/fraud/churn/versions/1.0.0/artifacts/model.bin" in urls
+    real_version = client.get_version
+
+    def foreign(*args: Any) -> dict[str, Any]:
+        detail = real_version(*args)
+        detail["artifacts"][0]["download_url"] = "http://evil.example:9/model.bin"
+        return detail
+
+    monkeypatch.setattr(client, "get_version", foreign)
+    with pytest.raises(ModelgateError, match="refusing to send the token"):
+        client.download("fraud", "churn", tmp_path / "elsewhere", version="1.0.0")
+
+
 def test_a_partial_download_never_touches_an_artifact_named_like_it(client, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from accounts import tokens
-from registry.views.artifacts import UNSATISFIABLE, parse_range
+from registry.downloads import UNSATISFIABLE, parse_range
 
 # Every download answers the same from local files and from S3 (ranged GETs).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("any_storage")]
