@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    PermissionDenied,
+    RequestDataTooBig,
+    ValidationError,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -165,6 +170,11 @@ def install(api: NinjaAPI) -> None:
             message = "Not found."  # never name the model class or the query
         return error_response(api, request, 404, "not_found", message)
 
+    def on_vanished(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
+        # Found by the permission check, gone by the time it was changed: deleted meanwhile.
+        message = "Not found: it was deleted while this request ran."
+        return error_response(api, request, 404, "not_found", message)
+
     def on_unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
         message = getattr(exc, "message", "") or "Authentication required: send a Bearer token."
         if isinstance(exc, AuthenticationError):
@@ -230,6 +240,7 @@ def install(api: NinjaAPI) -> None:
         (SearchError, on_search_error),
         (PermissionDenied, on_permission_denied),
         (Http404, on_not_found),
+        (ObjectDoesNotExist, on_vanished),
         (AuthenticationError, on_unauthenticated),
         (Unauthenticated, on_unauthenticated),
         (InsufficientScope, on_insufficient_scope),

@@ -154,3 +154,26 @@ def test_the_schema_declares_415_for_operations_with_a_json_body(as_user):
     assert "415" in paths["/api/v1/models/{team}/{name}"]["patch"]["responses"]
     assert "415" not in paths["/api/v1/models"]["get"]["responses"]
     assert "415" not in paths["/api/v1/uploads/{upload_id}"]["put"]["responses"]
+
+
+# --- an object deleted while the request ran --------------------------------------------
+
+
+def test_a_version_deleted_while_the_request_ran_answers_404_not_500(
+    writer, make_version, maintainer, monkeypatch
+):
+    import api.v1
+    from registry import services
+
+    make_version(RegisteredModel.objects.get(name="churn"), "1.0.0")
+    real = api.v1.version_for_user
+
+    def found_then_deleted(*args, **kwargs):
+        mv = real(*args, **kwargs)
+        services.delete_version(version=mv, actor=maintainer)  # another request, meanwhile
+        return mv
+
+    monkeypatch.setattr(api.v1, "version_for_user", found_then_deleted)
+    response = writer.patch("/models/fraud/churn/versions/1.0.0", {"description": "new"})
+    error = assert_error(response, 404, "not_found")
+    assert "deleted while this request ran" in error["message"]
