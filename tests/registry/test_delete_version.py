@@ -161,6 +161,21 @@ def test_a_site_admin_may_delete(model, scratch, site_admin):
     assert not ModelVersion.objects.filter(pk=scratch.pk).exists()
 
 
+def _rows() -> tuple:
+    """What a refused deletion must leave as it was."""
+    return (
+        ModelVersion.objects.count(),
+        StageTransition.objects.count(),
+        Artifact.objects.count(),
+        Edge.objects.count(),
+        list(
+            RegisteredModel.objects.values_list(
+                "version_count", "latest_version_id", "last_sequence"
+            )
+        ),
+    )
+
+
 def _stage(version, maintainer):
     services.apply_transition(version=version, to_stage="staging", actor=maintainer)
 
@@ -250,32 +265,11 @@ def _cold(version, maintainer):
 def test_it_refuses_a_version_with_history(model, scratch, maintainer, make, reason):
     make(scratch, maintainer)
     assert any(reason in r for r in services.version_deletion_blockers(scratch))
-    before = (
-        ModelVersion.objects.count(),
-        StageTransition.objects.count(),
-        Artifact.objects.count(),
-        Edge.objects.count(),
-        list(
-            RegisteredModel.objects.values_list(
-                "version_count", "latest_version_id", "last_sequence"
-            )
-        ),
-    )
+    before = _rows()
     with pytest.raises(Conflict, match=reason):
         services.delete_version(version=scratch, actor=maintainer)
     assert not AuditEvent.objects.filter(action="version.delete").exists()
-    after = (
-        ModelVersion.objects.count(),
-        StageTransition.objects.count(),
-        Artifact.objects.count(),
-        Edge.objects.count(),
-        list(
-            RegisteredModel.objects.values_list(
-                "version_count", "latest_version_id", "last_sequence"
-            )
-        ),
-    )
-    assert after == before
+    assert _rows() == before
 
 
 def test_a_fresh_version_has_no_blockers(scratch):
