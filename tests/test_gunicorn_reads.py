@@ -3,6 +3,7 @@ gunicorn's own 1 KiB reads answer (bytes, short reads, read-ahead left over)."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import socket
 import threading
@@ -117,11 +118,53 @@ def test_chunked_and_until_close_bodies_read_the_same(monkeypatch, kind):
     assert b"".join(answers[1][0]) == payload
 
 
+def readinto_all(body: Body, sizes: list[int]) -> list[bytes]:
+    """The body through readinto with buffers of `sizes` (cycled) until it answers 0."""
+    answers = []
+    for size in itertools.cycle(sizes):
+        buffer = bytearray(size)
+        n = body.readinto(buffer)
+        if not n:
+            return answers
+        answers.append(bytes(buffer[:n]))
+
+
+@pytest.mark.parametrize("length", [0, 1, 5000, (3 << 20) + 7])
+@pytest.mark.parametrize("read_ahead", [0, 100, 70_000])
+def test_readinto_gives_the_bytes_read_gives(monkeypatch, length, read_ahead):
+    rng = random.Random(length + read_ahead)
+    body = rng.randbytes(length)
+    after = b"GET /next HTTP/1.1\r\n\r\n"
+    monkeypatch.setattr(Body, "read", gunicorn_reads.body_read)
+    monkeypatch.setattr(LengthReader, "read", gunicorn_reads.length_read)
+    monkeypatch.setattr(Body, "readinto", gunicorn_reads.body_readinto, raising=False)
+    with sending((body + after)[read_ahead:], 65536) as unreader:
+        unreader.unread((body + after)[:read_ahead])
+        reading = Body(LengthReader(unreader, length))
+        first = reading.read(min(length, 10))  # a read() first leaves bytes in Body.buf
+        answers = readinto_all(reading, [rng.choice([1, 4096, 1 << 20, 9 << 20]) for _ in range(5)])
+        assert first + b"".join(answers) == body
+        assert all(answers)
+        assert reading.readinto(bytearray(10)) == 0  # the end stays the end
+        assert reading.buf.getvalue() + unreader.read(1 << 30) == after
+
+
+def test_readinto_reads_chunked_bodies_through_read(monkeypatch):
+    monkeypatch.setattr(Body, "readinto", gunicorn_reads.body_readinto, raising=False)
+    payload = random.Random(7).randbytes(100_000)
+    wire = f"{len(payload):x}\r\n".encode() + payload + b"\r\n0\r\n\r\n"
+    with sending(wire, 4096) as unreader:
+        reading = Body(ChunkedReader(type("Req", (), {"trailers": []})(), unreader))
+        assert b"".join(readinto_all(reading, [30_000])) == payload
+
+
 def test_config_installs_the_block_reads(monkeypatch):
     monkeypatch.setattr(Body, "read", GUNICORN[0])
     monkeypatch.setattr(LengthReader, "read", GUNICORN[1])
+    monkeypatch.setattr(Body, "readinto", None, raising=False)
     gunicorn_reads.install()
     assert (Body.read, LengthReader.read) == OURS
+    assert Body.readinto is gunicorn_reads.body_readinto
 
 
 def test_the_original_reads_are_not_ours():

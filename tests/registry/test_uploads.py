@@ -9,8 +9,10 @@ import os
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.handlers.wsgi import WSGIRequest
 from django.core.management import call_command
 from django.http import Http404
+from django.test import RequestFactory
 from django.utils import timezone
 
 from registry import artifacts, services, uploads
@@ -497,3 +499,37 @@ def test_only_a_chunks_commit_skips_waiting_for_the_wal(contributor, is_postgres
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
     assert uploads.complete_upload(session).complete
+
+
+def _put_request(body: io.BytesIO, length: int) -> WSGIRequest:
+    """A PUT whose WSGI input is `body` (which, like a socket file, can readinto)."""
+    environ = RequestFactory()._base_environ(
+        REQUEST_METHOD="PUT",
+        PATH_INFO="/api/v1/uploads/x",
+        CONTENT_TYPE="application/octet-stream",
+        CONTENT_LENGTH=str(length),
+        **{"wsgi.input": body},
+    )
+    return WSGIRequest(environ)
+
+
+def test_a_request_body_is_received_straight_into_the_buffer_and_never_past_its_length(
+    contributor, model
+):
+    """The WSGI input can readinto: only Content-Length bytes are taken from it (what
+    follows belongs to the connection's next request)."""
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    wire = io.BytesIO(DATA[:4000] + b"GET /next HTTP/1.1\r\n\r\n")
+    assert uploads.write_chunk(session, _put_request(wire, 4000), start=0) == 4000
+    assert wire.tell() == 4000
+    with open(artifact_storage.path(session.temp_name), "rb") as fh:
+        assert fh.read() == DATA[:4000]
+
+
+def test_a_body_django_has_started_reading_is_read_through_django(contributor, model):
+    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    request = _put_request(io.BytesIO(DATA[:4000]), 4000)
+    assert request.read(1000) == DATA[:1000]  # through Django: the rest must come that way
+    assert uploads.write_chunk(session, request, start=0) == 3000
+    with open(artifact_storage.path(session.temp_name), "rb") as fh:
+        assert fh.read() == DATA[1000:4000]
