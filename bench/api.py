@@ -22,7 +22,8 @@ What it does, all against 127.0.0.1 only:
    everything else on the machine used meanwhile.
 4. Large artifact: writes UPLOAD_MIB MiB of random bytes to /tmp (hashing as it goes),
    times ``cp`` + ``sync`` of it on the same disk (the baseline), uploads it through the
-   chunked protocol (8 MiB PUTs, one connection), completes, registers a version with it,
+   chunked protocol (PUTs of the server's chunk size, as the Python client sends them, one
+   connection), completes, registers a version with it,
    then streams it back from the download URL verifying the SHA-256. The gunicorn master's
    and workers' RSS (VmRSS) is sampled every 0.2 s throughout.
 5. Prints the figures with PASS/FAIL per target (optionally --json), stops gunicorn,
@@ -64,7 +65,6 @@ PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 VAR_DIR = Path("/tmp/bench-api-var")
 TEAM, META_MODEL, ART_MODEL = "bench", "metadata-only", "artifact"
 MIB = 1024 * 1024
-CHUNK = 8 * MIB
 HTTP_TIMEOUT = 300  # seconds, per request: everything stops by itself
 TARGETS = {
     "p50_ms": 20.0,
@@ -637,7 +637,7 @@ def bench_artifact(
         sampler.mark("upload")
         t_up = time.perf_counter()
         session = client.json("POST", "/api/v1/uploads", {"sha256": sha, "size": size}, 201)
-        chunk_size = min(CHUNK, int(session["chunk_size"]))
+        chunk_size = int(session["chunk_size"])
         put_times = []
         with open(src, "rb") as fh:
             offset = 0

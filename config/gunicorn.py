@@ -12,7 +12,7 @@ be overridden there.
   about the same gunicorn CPU per registration with 4 workers of 1 thread (7.6-10.4 ms,
   by the machine's load) as with 4 workers of 4 threads (9.4-10.4 ms): the threads of one
   process share its GIL, so they add no CPU for CPU-bound API load, while every thread
-  costs a database connection and, during uploads, an 8 MiB chunk buffer (RSS growth
+  costs a database connection and, during uploads, a 16 MiB chunk buffer (RSS growth
   during a 1 GiB upload: 18-20 MiB with 1 thread, 29-47 MiB with 4). Add processes for
   CPU; raise WEB_THREADS where requests mostly wait (slow clients, remote storage). Each
   thread keeps its own database connection (CONN_MAX_AGE), so PostgreSQL sees up to
@@ -37,7 +37,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # the proxy's upstream idle timeout only if the proxy reuses connections).
 keepalive = int(os.environ.get("WEB_KEEPALIVE", "15"))
 preload_app = True
-# A chunked upload's PUT carries up to 8 MiB; a slow client gets this long per request.
+# A chunked upload's PUT carries up to 16 MiB; a slow client gets this long per request.
 timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
 graceful_timeout = 30
 

@@ -77,7 +77,7 @@ from registry import artifacts
 from registry.models import Artifact, Blob, BlobLocation, UploadSession
 from registry.storage import artifact_storage, is_local
 
-CHUNK_SIZE = 8 * 1024 * 1024  # the largest chunk one PUT may carry
+CHUNK_SIZE = 16 * 1024 * 1024  # the largest chunk one PUT may carry
 UPLOAD_MAX_AGE = dt.timedelta(hours=24)
 MAX_OPEN_UPLOADS = 100  # per user: bounds the disk one account can fill with temporaries
 MAX_KNOWN_QUERY = 1000

@@ -72,7 +72,7 @@ def test_happy_path_upload_attach_and_download(
     assert response.status_code == 201
     body = response.json()
     assert body["offset"] == 0 and body["size"] == len(DATA)
-    assert body["chunk_size"] == 8 * 1024 * 1024 and body["complete"] is False
+    assert body["chunk_size"] == 16 * 1024 * 1024 and body["complete"] is False
     upload_id = body["id"]
 
     assert put(writer, upload_id, DATA[:600], 0, len(DATA)).json() == {"offset": 600}
