@@ -355,10 +355,11 @@ def _body_readinto(stream: Any) -> Callable[[memoryview], int] | None:
     """`readinto` for the request body, bounded by its Content-Length, or None.
 
     A Django request's own stream has none, but the WSGI server's input may (gunicorn's,
-    with config/gunicorn_reads.py; runserver's socket file): it is used only while nothing
-    has read the body through Django (which would have taken bytes from it), and never
-    asked for more than the Content-Length left, so it cannot wait for bytes past the
-    body. Any other stream (a file, BytesIO) is read into directly when it can be."""
+    with config/gunicorn_reads.py; runserver's has none and is read as before): it is
+    used only while nothing has read the body through Django (which would have taken
+    bytes from it), and never asked for more than the Content-Length left, so it cannot
+    wait for bytes past the body. Any other stream (a file, BytesIO) is read into
+    directly when it can be."""
     if not isinstance(stream, HttpRequest):
         return getattr(stream, "readinto", None)
     raw = stream.META.get("wsgi.input")
