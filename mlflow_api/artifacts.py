@@ -4,21 +4,24 @@ version's files (what get-download-uri points at), through the permission policy
 
 from __future__ import annotations
 
-import mimetypes
 import posixpath
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.utils.http import content_disposition_header
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from mlflow_api.errors import INVALID_PARAMETER_VALUE, MlflowError, invalid, not_found
+from mlflow_api.errors import (
+    INVALID_PARAMETER_VALUE,
+    INVALID_STATE,
+    MlflowError,
+    invalid,
+    not_found,
+)
 from mlflow_api.views import endpoint
-from registry import artifacts as blobs
+from registry import downloads
 from registry.access import model_for_user
-from registry.models import Artifact, ModelVersion, blob_storage_name
-from registry.storage import artifact_storage, is_local
+from registry.models import Artifact, ModelVersion
 
 
 def _locate(user: Any, raw: str) -> tuple[ModelVersion, str]:
@@ -86,24 +89,22 @@ def _refuse(request: HttpRequest, user: Any, params: dict[str, Any]) -> dict:
 
 @endpoint("GET", "HEAD")
 def _download(request: HttpRequest, user: Any, params: dict[str, Any]) -> HttpResponse:
+    """The file's bytes, as the page's and the API's download serve them (registry.downloads:
+    constant memory, Range, ETag, X-Checksum-SHA256)."""
     path = params["path"]
     mv, inner = _locate(user, path)
-    found = Artifact.objects.filter(version=mv, path=inner).first() if inner else None
+    found = (
+        Artifact.objects.select_related("blob").filter(version=mv, path=inner).first()
+        if inner
+        else None
+    )
     if found is None:
         raise not_found(f"No artifact at {path!r}.")
-    return _file_response(request, found)
-
-
-def _file_response(request: HttpRequest, found: Artifact) -> HttpResponse:
-    content_type = mimetypes.guess_type(found.filename)[0] or "application/octet-stream"
-    if request.method == "HEAD":
-        response: HttpResponse = HttpResponse(content_type=content_type)
-    elif is_local(artifact_storage):
-        stream = artifact_storage.open(blob_storage_name(found.blob_id), "rb")
-        response = FileResponse(stream, content_type=content_type)
-    else:
-        response = StreamingHttpResponse(blobs.iter_blob(found.blob_id), content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(True, found.filename)
-    response["Content-Length"] = str(found.size)
-    response["ETag"] = f'"{found.blob_id}"'
-    return response
+    try:
+        return downloads.artifact_response(request, mv, found)
+    except downloads.RangeNotSatisfiable as exc:
+        return exc.add_headers(HttpResponse(status=416))
+    except downloads.Archived:
+        raise MlflowError(
+            INVALID_STATE, f"{path!r} is in archive storage: a maintainer restores it first."
+        ) from None

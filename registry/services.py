@@ -395,6 +395,7 @@ def delete_version(*, version: ModelVersion, actor: Any) -> None:
 
 def version_snapshot(version: ModelVersion) -> dict[str, Any]:
     """Everything a version carried, as the audit log keeps it once the version is gone."""
+    from cards.models import SECTIONS as card_sections
     from lineage.models import Edge, NodeType
 
     v = version
@@ -436,11 +437,12 @@ def version_snapshot(version: ModelVersion) -> dict[str, Any]:
                 dst_type=NodeType.VERSION, dst_id=v.pk
             ).values_list("kind", "src_type", "src_id")
         ],
-        "card": ({f: getattr(card, f) for f in _CARD_FIELDS if getattr(card, f)} if card else None),
+        "card": (
+            {f: getattr(card, f) for f, _title, _help in card_sections if getattr(card, f)}
+            if card
+            else None
+        ),
     }
-
-
-_CARD_FIELDS = ("intended_use", "out_of_scope", "limitations", "ethical_considerations", "caveats")
 
 
 def register_version(

@@ -257,3 +257,24 @@ def test_the_session_needs_the_csrf_token_for_changes(contributor, churn):
     assert response.status_code == 403
     assert response.json()["error_code"] == "PERMISSION_DENIED"
     assert not RegisteredModel.objects.filter(name="x").exists()
+
+
+def test_the_artifact_proxy_serves_ranges_and_refuses_archived_files(
+    client, contributor, secret_for, make_model, make_version
+):
+    """The proxy streams as the other downloads do (registry.downloads): a Range resumes,
+    and a file in archive storage is INVALID_STATE, never a 500."""
+    import hashlib
+
+    from registry.models import Blob, BlobLocation
+
+    make_version(make_model("churn"), "1.0.0", files={"model.bin": b"0123456789"})
+    url = "/api/2.0/mlflow-artifacts/artifacts/models/fraud/churn/1/model.bin"
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret_for(contributor)}"}
+    partial = client.get(url, HTTP_RANGE="bytes=4-", **auth)
+    assert partial.status_code == 206 and b"".join(partial.streaming_content) == b"456789"
+    assert partial["X-Checksum-SHA256"] == hashlib.sha256(b"0123456789").hexdigest()
+    assert client.get(url, HTTP_RANGE="bytes=10-", **auth).status_code == 416
+    Blob.objects.update(location=BlobLocation.ARCHIVE)
+    refused = client.get(url, **auth)
+    assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_STATE"
