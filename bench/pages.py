@@ -5,6 +5,10 @@ Run from the repository root after `manage.py seed_scale` (1,000 models x 100 ve
 
     .venv/bin/python bench/pages.py [--runs 50] [--warmup 5] [--json out.json]
 
+Besides the pages, it times the search page for each kind of term of the search language
+(registry.search), including terms that match nothing, where a term without an index would
+read every version.
+
 It uses Django's test client in-process (no HTTP server, no network), signed in as a
 superuser `bench-admin` (created if missing), with DEBUG off like production. Timings are
 wall-clock per request around `client.get`; query counts come from separate captured
@@ -15,6 +19,7 @@ the timings. Exits 1 if any page does not answer 200 (or cannot be measured).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import html
 import json
 import math
@@ -25,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -36,6 +41,30 @@ SCALE_PREFIX = "scale-"
 WIDE_MODEL = "scale-wide"
 _ANCHOR = re.compile(r"<a\b([^>]*)>(.*?)</a>", re.S | re.I)
 _CURSOR_ATTR = re.compile(r'(?:href|hx-get)="([^"]*[?&](?:amp;)?cursor=[^"]*)"', re.I)
+# The search page (registry.search) over seed_scale's data: each kind of term, matching
+# many rows, few, or none (the case where an unindexed filter would read every row).
+SEARCHES = [
+    ("versions", "issue example (none)", 'metrics.test.auc >= 0.9 and tags.owner = "fraud" '
+     'and stage = "Production" and created > "2025-01-01"'),
+    ("versions", "metric threshold", "metrics.test.auc >= 0.9"),
+    ("versions", "metric threshold (none)", "metrics.test.auc > 2"),
+    ("versions", "stage", "stage = production"),
+    ("versions", "tag value (few)", 'tags.dataset = "events-50"'),
+    ("versions", "tag value (none)", 'tags.owner = "fraud"'),
+    ("versions", "created (recent)", "created > {recent}"),
+    ("versions", "model name", "model = scale-0500"),
+    ("versions", "version string", 'version = "1.0.0"'),
+    ("versions", "sequence", "sequence = 50"),
+    ("versions", "team", "team = scale-b"),
+    ("versions", "team (none)", "team = nobody"),
+    ("versions", "framework", "framework = onnx"),
+    ("versions", "description (none)", 'description ~ "gradient"'),
+    ("versions", "param (none)", "params.max_depth > 100"),
+    ("versions", "param text (none)", 'params.optimizer = "sgd"'),
+    ("models", "tag and stage", "tags.domain = ads and stage = production"),
+    ("models", "name contains", 'name ~ "scale-05"'),
+    ("models", "description (none)", 'description ~ "no such words"'),
+]  # fmt: skip
 
 
 @dataclass
@@ -221,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
     django.setup()
     from django.db import connection
     from django.test.utils import override_settings
+    from django.utils import timezone
 
     from registry.models import Metric, ModelVersion, RegisteredModel
 
@@ -286,6 +316,11 @@ def run(args: argparse.Namespace) -> int:
                 "version-detail",
                 [wide.model.team.slug, WIDE_MODEL, wide.version],
             )
+
+        recent = (timezone.now() - dt.timedelta(days=2)).date().isoformat()
+        for kind, label, query in SEARCHES:
+            q = urlencode({"q": query.format(recent=recent), "kind": kind})
+            bench.measure(f"search {kind}: {label}", "search", query=f"?{q}")
 
     report(bench.results, connection, counts, notes, args)
     if args.json:

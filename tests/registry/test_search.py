@@ -501,3 +501,31 @@ def test_it_compiles_every_query_it_accepts(fragments):
             assert 0 <= error.position <= len(text)
             continue
         str(qs.filter(search.to_q(tree, kind)).query)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ("params.optimizer.name = 'adam'", "registry_version_params_gin"),
+        ("params.lr in (0.1, 0.01) and params.epochs = 10", "registry_version_params_gin"),
+        ('description ~ "boost"', "registry_version_description_trgm"),
+    ],
+)
+def test_postgres_serves_param_equality_and_description_text_from_indexes(
+    is_postgres, catalogue, query, index
+):
+    """With sequential and plain index scans off, only an index that matches the term's
+    expression can give its rows (a bitmap scan needs an index condition)."""
+    if not is_postgres:
+        pytest.skip("these indexes exist on PostgreSQL only (migration registry 0014)")
+    from django.db import connection, transaction
+
+    qs = search.filter_versions(ModelVersion.objects.all(), query)
+    sql, params = qs.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Bitmap Index Scan on {index}" in plan, plan
