@@ -42,6 +42,7 @@ from lineage.models import (
     TrainingRun,
 )
 from lineage.runs import RunData, save_run
+from registry import parent_links
 from registry.errors import Conflict
 from registry.models import ModelVersion, Stage
 
@@ -539,6 +540,8 @@ def record_version_lineage(
             edges.append((EdgeKind.USED, Node(NodeType.DATASET, dv.pk), node))
         for fv in _named_versions(team, features, FeatureSet) if features else ():
             edges.append((EdgeKind.USED, Node(NodeType.FEATURES, fv.pk), node))
+        if parents:
+            _hold_parents([(f"parents.{i}", p.version) for i, p in enumerate(parents)])
         edges += [(p.kind, Node(NodeType.VERSION, p.version.pk), node) for p in parents]
         if version.code_repository and version.code_commit:
             key = {"team": team, "repository": version.code_repository,
@@ -554,6 +557,17 @@ def record_version_lineage(
             edges.append((EdgeKind.PRODUCED, Node(NodeType.RUN, saved.pk), node))
         if edges:
             add_edges(edges)
+
+
+def _hold_parents(named: Sequence[tuple[str, ModelVersion]]) -> None:
+    """Keep the parents (field name, version) from being deleted until the transaction
+    ends (registry.parent_links); one deleted since it was resolved is refused."""
+    there = parent_links.hold_parents(version.pk for _field, version in named)
+    for field_name, version in named:
+        if version.pk not in there:
+            raise _field_error(
+                field_name, f"{version.model.name}@{version.version} was deleted meanwhile"
+            )
 
 
 def add_inputs(
@@ -592,6 +606,7 @@ def link_parent(
         raise _field_error("kind", f"must be one of {', '.join(k.value for k in PARENT_KINDS)}")
     child_node, parent_node = Node(NodeType.VERSION, child.pk), Node(NodeType.VERSION, parent.pk)
     with transaction.atomic():
+        _hold_parents([("parent", parent)])
         # Bounded by the limits: a parent further upstream than they reach is not checked.
         ancestors_of_parent = walk(parent_node, "upstream")
         if child == parent or ancestors_of_parent.depth(child_node) is not None:

@@ -22,6 +22,7 @@ from registry import (
     archiving,
     artifacts,
     compare,
+    parent_links,
     policies,
     promotions,
     signals,
@@ -339,7 +340,9 @@ def delete_version(*, version: ModelVersion, actor: Any) -> None:
 
     require(actor, Action.MAINTAIN, version)
     with transaction.atomic():
-        # The model's row first, as registrations and stage changes take it, then the
+        # Links of children to it in progress first (they take no model lock of ours).
+        parent_links.lock_for_deletion(version.pk)
+        # The model's row, as registrations and stage changes take it, then the
         # version's: a concurrent alias, request or deployment waits for (or precedes) us.
         row = _lock_model_row(version.model_id)
         locked = (

@@ -326,8 +326,31 @@ def _archive(version, actor):
     services.change_stage(version=version, to_stage="archived", actor=actor)
 
 
+def _register_child(version, actor):
+    """A version of another model registered with `version` as its parent."""
+    from lineage import graph
+    from registry.metadata import clean_version_metadata
+
+    child_model = RegisteredModel.objects.select_related("team").get(name="child")
+    parents = [graph.ParentRef(version, "derived_from")]
+    services.register_version(
+        model=child_model, actor=actor, metadata=clean_version_metadata({}),
+        references=lambda mv: graph.record_version_lineage(mv, parents=parents),
+    )  # fmt: skip
+
+
+def _link_child(version, actor):
+    """An existing version given `version` as a parent."""
+    from lineage import graph
+
+    child = ModelVersion.objects.select_related("model__team").get(model__name="child")
+    graph.link_parent(child, version, actor)
+
+
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("other", [_alias, _request, _deployment, _archive])
+@pytest.mark.parametrize(
+    "other", [_alias, _request, _deployment, _archive, _register_child, _link_child]
+)
 def test_a_deletion_racing_a_reference_to_the_version_ends_one_way_or_the_other(
     is_postgres, make_model, make_version, maintainer, other
 ):
@@ -341,6 +364,7 @@ def test_a_deletion_racing_a_reference_to_the_version_ends_one_way_or_the_other(
     from tests.threads import run_at_once
 
     model = make_model("churn")
+    make_version(make_model("child"), "0.1.0")
     for round_ in range(3):
         version = make_version(model, f"1.{round_}.0")
 
@@ -362,3 +386,7 @@ def test_a_deletion_racing_a_reference_to_the_version_ends_one_way_or_the_other(
         assert sorted(outcome) == ["done", "refused"]
         deleted = not ModelVersion.objects.filter(pk=version.pk).exists()
         assert deleted is (outcome[0] == "done")
+        # No lineage edge is left pointing at a deleted version.
+        assert not (
+            deleted and Edge.objects.filter(src_type=NodeType.VERSION, src_id=version.pk).exists()
+        )
