@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -351,7 +352,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not url:
                 raise UsageError("no server: pass --url, set MODELGATE_URL or run modelgate login")
             client = Client(url, token)
-        return int(args.func(args, client))
+        status = int(args.func(args, client))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (`modelgate versions list … | head`): stop quietly, as
+        # other tools do, without Python's "Exception ignored" when stdout is flushed.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except UsageError as exc:
         parser.print_usage(sys.stderr)
         _print_error(args, "usage", str(exc))

@@ -191,6 +191,25 @@ def test_a_url_that_is_not_the_api_is_said_so(server, token, capsys):
     assert "<html" not in err.lower()
 
 
+def test_a_reader_that_stops_early_gets_no_error(server, token, tmp_path):
+    """`modelgate models list | head -1`: the pipe closes, the command stops quietly."""
+    import subprocess
+    import sys
+
+    script = "import sys; from modelgate_client.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "--url", server, "--token", token, "models", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    proc.stdout.close()  # the reader is gone before the command writes anything
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert stderr == b""
+
+
 def test_without_a_url_it_is_a_usage_error(capsys):
     assert main(["models", "list"]) == 2
     assert "error: no server" in capsys.readouterr().err
