@@ -176,6 +176,11 @@ def cmd_download(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+def cmd_versions_show(args: argparse.Namespace, client: Client) -> int:
+    _version_detail(args, client.get_version(*_model_ref(args.model), args.version))
+    return 0
+
+
 def cmd_resolve(args: argparse.Namespace, client: Client) -> int:
     _version_detail(args, client.resolve(*_model_ref(args.model), args.stage, alias=args.alias))
     return 0
@@ -257,8 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION"
     )
     models_list = models.add_parser("list", help="list the models you may read")
-    for flag in ("--team", "--framework", "--stage", "--tag"):
-        models_list.add_argument(flag)
+    models_list.add_argument("--team", help="a team's slug")
+    models_list.add_argument("--framework", help="e.g. xgboost")
+    models_list.add_argument("--stage", help="with a version in this stage")
+    models_list.add_argument("--tag", metavar="KEY[=VALUE]", help="with this tag")
     models_list.set_defaults(func=cmd_models_list)
 
     versions = commands.add_parser("versions", help="versions").add_subparsers(
@@ -266,17 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     versions_list = versions.add_parser("list", help="list a model's versions")
     versions_list.add_argument("model", metavar="TEAM/MODEL")
-    versions_list.add_argument("--stage")
+    versions_list.add_argument("--stage", help="only versions in this stage")
     versions_list.set_defaults(func=cmd_versions_list)
+    versions_show = versions.add_parser("show", help="one version, with its files")
+    versions_show.add_argument("model", metavar="TEAM/MODEL")
+    versions_show.add_argument("version", metavar="VERSION")
+    versions_show.set_defaults(func=cmd_versions_show)
 
     register = commands.add_parser("register", help="register a version with files")
     register.add_argument("model", metavar="TEAM/MODEL")
     register.add_argument("paths", metavar="PATH", nargs="+", help="files or directories")
-    register.add_argument("--version")
+    register.add_argument("--version", help="e.g. 1.4.0 (default: chosen by the model's scheme)")
     register.add_argument("--metrics", help='JSON, e.g. {"test": {"auc": 0.93}}')
     register.add_argument("--params", help="JSON object")
-    register.add_argument("--tag", action="append", metavar="KEY=VALUE")
-    register.add_argument("--description")
+    register.add_argument("--tag", action="append", metavar="KEY=VALUE", help="repeat for more")
+    register.add_argument("--description", help="Markdown")
     register.add_argument("--dataset", action="append", metavar="DATASET",
                           help="a dataset it was trained on: a URI or [TEAM/]NAME[@VERSION]; "
                                "repeat for more")  # fmt: skip
@@ -292,18 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     download = commands.add_parser("download", help="download a version's files")
     download.add_argument("model", metavar="TEAM/MODEL")
-    download.add_argument("dest", metavar="DEST")
+    download.add_argument("dest", metavar="DEST", help="a directory, created if missing")
     which = download.add_mutually_exclusive_group()
-    which.add_argument("--version")
-    which.add_argument("--stage")
-    which.add_argument("--alias")
+    which.add_argument("--version", help="this version (default: the latest)")
+    which.add_argument("--stage", help="the version in this stage, e.g. production")
+    which.add_argument("--alias", help="the version this alias names, e.g. champion")
     download.set_defaults(func=cmd_download)
 
     resolve = commands.add_parser("resolve", help="the version in a stage or named by an alias")
     resolve.add_argument("model", metavar="TEAM/MODEL")
     by = resolve.add_mutually_exclusive_group(required=True)
-    by.add_argument("--stage")
-    by.add_argument("--alias")
+    by.add_argument("--stage", help="e.g. production")
+    by.add_argument("--alias", help="e.g. champion")
     resolve.set_defaults(func=cmd_resolve)
 
     promote = commands.add_parser("promote", help="request a promotion (or a rollback)")
@@ -320,14 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--env", required=True, help="environment, e.g. prod-eu")
     deploy.add_argument("--target", default="", help="endpoint or service")
     deploy.add_argument("--at", help="ISO 8601 time (default: now)")
-    deploy.add_argument("--comment", default="")
+    deploy.add_argument("--comment", default="", help="shown in the deployment history")
     deploy.set_defaults(func=cmd_deploy)
 
     history = commands.add_parser(
         "deployments", help="deployment history; with --env and --at, what served then"
     )
     history.add_argument("model", metavar="TEAM/MODEL", nargs="?")
-    history.add_argument("--env")
+    history.add_argument("--env", help="only this environment")
     history.add_argument("--at", help="ISO 8601 time, with --env")
     history.set_defaults(func=cmd_deployments)
 

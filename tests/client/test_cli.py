@@ -89,6 +89,11 @@ def test_register_list_resolve_download(run, model_dir, maintainer, tmp_path):
     assert lines[0].split() == ["VERSION", "STAGE", "CREATED", "BY", "URL"]
     assert [line.split()[0] for line in lines[1:]] == ["1.1.0", "1.0.1", "1.0.0"]
     assert lines[1].index("development") == lines[0].index("STAGE")  # aligned columns
+    status, out, _ = run("versions", "show", "fraud/churn", "1.0.1")
+    assert status == 0 and out.startswith("fraud/churn 1.0.1 (development)")
+    assert "config/params.json" in out
+    status, _out, err = run("versions", "show", "fraud/churn", "9.9.9")
+    assert status == 1 and "9.9.9" in err
 
     services.apply_transition(
         version=ModelVersion.objects.get(version="1.0.0"), to_stage="production", actor=maintainer
