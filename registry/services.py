@@ -608,11 +608,20 @@ def _suggested_semantic_version(model: RegisteredModel, metadata: VersionMetadat
     return version
 
 
-def _next_free_timestamp(model: RegisteredModel, version: str) -> str:
-    """Two automatic versions in the same second: the later one takes the next free second.
-    (A semantic suggestion taken meanwhile is refused below, as a typed one would be.)"""
-    if model.versioning_scheme != versioning.Scheme.TIMESTAMP:
+def _next_free_version(model: RegisteredModel, version: str, metadata: VersionMetadata) -> str:
+    """An automatic version (chosen before the model's lock), or, where a concurrent
+    registration took it meanwhile, the next one: for a timestamp the next free second,
+    for a semantic version the suggestion from the version that is now the latest. Under
+    the lock, so parallel training jobs that leave the version out all get one."""
+    if model.versioning_scheme == versioning.Scheme.TIMESTAMP:
+        return _next_free_timestamp(model, version)
+    if not ModelVersion.objects.filter(model=model, version=version).exists():
         return version
+    return _suggested_semantic_version(model, metadata)
+
+
+def _next_free_timestamp(model: RegisteredModel, version: str) -> str:
+    """Two automatic versions in the same second: the later one takes the next free second."""
     taken = ModelVersion.objects.filter(model=model, version=version)
     when = dt.datetime.strptime(version, versioning.TIMESTAMP_FORMAT)
     while taken.exists():
@@ -738,7 +747,7 @@ def _create_version_rows(
 
     locked = _lock_model_row(model.pk, probe_numbered=numbered)
     if automatic:
-        mv.version = version = _next_free_timestamp(model, version)
+        mv.version = version = _next_free_version(model, version, metadata)
     if sequence is None:
         sequence = locked.last_sequence + 1
     elif not locked.last_sequence < sequence <= versioning.MAX_SEQUENCE:

@@ -124,6 +124,33 @@ def test_it_gives_concurrent_timestamp_registrations_consecutive_sequences(
     assert (model.last_sequence, model.version_count) == (12, 12)
 
 
+@pytest.mark.parametrize("scheme", ["semantic", "timestamp"])
+def test_simultaneous_registrations_without_a_version_all_get_one(
+    make_model: MakeModel, make_version: MakeVersion, contributor: User, scheme: str
+) -> None:
+    """Parallel training jobs that leave the version out: each gets its own (chosen
+    again under the model's lock when another took it), none is refused."""
+    model = make_model("churn", scheme)
+    if scheme == "semantic":
+        make_version(model, "1.0.0")
+
+    def prepare(index: int) -> dict[str, Any]:
+        return {
+            "model": RegisteredModel.objects.select_related("team").get(pk=model.pk),
+            "actor": User.objects.get(pk=contributor.pk),
+            "metadata": clean_version_metadata({"tags": {"job": str(index)}}),
+        }
+
+    created = run_at_once(8, prepare, lambda kwargs: services.register_version(**kwargs))
+
+    versions = [mv.version for mv in created]
+    assert len(set(versions)) == 8
+    if scheme == "semantic":
+        assert sorted(versions) == [f"1.0.{n}" for n in range(1, 9)]
+    stored = ModelVersion.objects.filter(model=model).exclude(version="1.0.0")
+    assert sorted(stored.values_list("version", flat=True)) == sorted(versions)
+
+
 def test_it_leaves_exactly_one_production_version_after_8_simultaneous_promotions(
     make_model: MakeModel, make_version: MakeVersion, maintainer: User
 ) -> None:
