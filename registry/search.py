@@ -39,8 +39,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from django.db import connection
-from django.db.models import Exists, ExpressionWrapper, F, JSONField, OuterRef, Q, QuerySet
+from django.db import NotSupportedError, connection
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Func,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
@@ -715,7 +725,33 @@ def _param_q(cond: Condition) -> Q:
         return present & result
     if cond.op == "~":
         return present & Q(target.get_lookup("icontains")(target, str(cond.values[0])))
-    return present & Q(target.get_lookup(_LOOKUPS[cond.op])(target, cond.values[0]))
+    # Ordered comparisons take numbers (parse() saw to it) and only ever match numbers:
+    # JSON orders every string, boolean or object after every number.
+    compare = Q(target.get_lookup(_LOOKUPS[cond.op])(target, cond.values[0]))
+    return present & Q(_ParamIsNumber(cond.key)) & compare
+
+
+class _ParamIsNumber(Func):
+    """params holds a JSON number at `key` (each part matched _PARAM_RE; passed as SQL
+    parameters all the same)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, key: tuple[str, ...]) -> None:
+        super().__init__(F("params"))
+        self.key = key
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        raise NotSupportedError("params comparisons need PostgreSQL or SQLite")
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"jsonb_typeof({column} #> %s::text[]) = 'number'", [*params, list(self.key)]
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        column, params = compiler.compile(self.source_expressions[0])
+        path = "$" + "".join(f'."{part}"' for part in self.key)
+        return f"json_type({column}, %s) IN ('integer', 'real')", [*params, path]
 
 
 def _params_contain(key: tuple[str, ...], value: Any) -> Q:

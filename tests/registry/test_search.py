@@ -122,6 +122,11 @@ ALL_VERSIONS = ["ads@1.0.0", "churn@1.0.0", "churn@1.1.0", "churn@2.0.0", "ranke
         ("params.gpu = true", ["churn@1.0.0"]),
         ("params.optimizer", ["churn@1.1.0", "churn@2.0.0"]),
         ("params.lr != 0.1", [v for v in ALL_VERSIONS if v != "churn@1.0.0"]),
+        # ordered comparisons match numbers only (JSON sorts other types after them)
+        ("params.optimizer.name > 1000000", []),
+        ("params.optimizer > 0", []),
+        ("params.gpu >= 0", []),
+        ("not params.optimizer > 0", ALL_VERSIONS),
         # plain fields
         ("stage = production", ["ads@1.0.0", "churn@1.1.0"]),
         ("stage = 'Production'", ["ads@1.0.0", "churn@1.1.0"]),
