@@ -44,6 +44,7 @@ from lineage.models import (
 from lineage.runs import RunData, save_run
 from registry import parent_links
 from registry.errors import Conflict
+from registry.metadata import unstorable_text
 from registry.models import ModelVersion, Stage
 
 Direction = Literal["upstream", "downstream"]
@@ -349,6 +350,40 @@ def _field_error(name: str, message: str) -> ValidationError:
     return ValidationError({name: [message]})
 
 
+_DATASET_FIELDS = ("name", "version", "uri", "digest", "size_bytes", "rows", "schema", "team")
+_FEATURE_SET_FIELDS = ("name", "version", "features", "digest", "team")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _reference(where: str, item: Any, fields: Sequence[str]) -> Mapping[str, Any]:
+    """A reference object with only known fields; a "[team/]name[@version]" string parsed."""
+    if isinstance(item, str):
+        return _parse_ref(where, item)
+    if not isinstance(item, Mapping):
+        raise _field_error(where, "must be a string or an object")
+    unknown = sorted(str(key) for key in item if key not in fields)
+    if unknown:
+        raise _field_error(f"{where}.{unknown[0]}", f"unknown field: use {', '.join(fields)}")
+    return item
+
+
+def _text(where: str, item: Mapping[str, Any], key: str, limit: int) -> str:
+    """A text field of a reference ("" when absent); a version may be a whole number."""
+    value = item.get(key)
+    if value is None:
+        return ""
+    if key == "version" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _field_error(f"{where}.{key}", "must be a string")
+    value = value.strip()
+    if len(value) > limit:
+        raise _field_error(f"{where}.{key}", f"may have at most {limit} characters")
+    if _CONTROL.search(value) or unstorable_text(value):
+        raise _field_error(f"{where}.{key}", "must not contain control characters")
+    return value
+
+
 def resolve_datasets(actor: Any, version_team: Team, items: Iterable[Any]) -> list[DatasetRef]:
     """Dataset references: "s3://…" URIs, "[team/]name[@version]" strings, or objects with
     name, version, uri, digest, size_bytes, rows, schema (and team).
@@ -359,28 +394,30 @@ def resolve_datasets(actor: Any, version_team: Team, items: Iterable[Any]) -> li
     refs = []
     for i, item in enumerate(items):
         where = f"datasets.{i}"
-        if isinstance(item, str):
-            item = {"uri": item} if "://" in item else _parse_ref(where, item)
-        elif not isinstance(item, Mapping):
-            raise _field_error(where, "must be a string or an object")
-        name = str(item.get("name") or item.get("uri") or "").strip()
+        if isinstance(item, str) and "://" in item:
+            item = {"uri": item}
+        item = _reference(where, item, _DATASET_FIELDS)
+        uri = _text(where, item, "uri", 1000)
+        name = _text(where, item, "name", 300) or uri
         if not name:
             raise _field_error(where, "needs a name or a uri")
         if len(name) > 300:
             raise _field_error(where, "the name may have at most 300 characters")
         for key in ("size_bytes", "rows"):
             value = item.get(key)
-            if value is not None and (not isinstance(value, int) or value < 0):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0
+            ):
                 raise _field_error(f"{where}.{key}", "must be a whole number, 0 or more")
         schema = item.get("schema") or {}
         if not isinstance(schema, Mapping):
             raise _field_error(f"{where}.schema", "must be an object")
         ref = DatasetRef(
-            team=str(item.get("team") or version_team.slug),
+            team=_text(where, item, "team", 60) or version_team.slug,
             name=name,
-            version=str(item.get("version") or "")[:200],
-            uri=str(item.get("uri") or "")[:1000],
-            digest=str(item.get("digest") or "")[:200],
+            version=_text(where, item, "version", 200),
+            uri=uri,
+            digest=_text(where, item, "digest", 200),
             size_bytes=item.get("size_bytes"),
             rows=item.get("rows"),
             schema=schema,
@@ -406,24 +443,25 @@ def resolve_feature_sets(
     refs = []
     for i, item in enumerate(items):
         where = f"features.{i}"
-        if isinstance(item, str):
-            item = _parse_ref(where, item)
-        elif not isinstance(item, Mapping):
-            raise _field_error(where, "must be a string or an object")
-        name = str(item.get("name") or "").strip()
-        if not name or len(name) > 300:
+        item = _reference(where, item, _FEATURE_SET_FIELDS)
+        name = _text(where, item, "name", 300)
+        if not name:
             raise _field_error(where, "needs a name of at most 300 characters")
         features = item.get("features") or []
         if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
             raise _field_error(f"{where}.features", "must be a list of feature names")
         if len(features) > 5000:
             raise _field_error(f"{where}.features", "may list at most 5000 features")
+        if any(len(f) > 200 or _CONTROL.search(f) or unstorable_text(f) for f in features):
+            raise _field_error(
+                f"{where}.features", "names have at most 200 characters, no control characters"
+            )
         ref = FeatureSetRef(
-            team=str(item.get("team") or version_team.slug),
+            team=_text(where, item, "team", 60) or version_team.slug,
             name=name,
-            version=str(item.get("version") or "")[:200],
-            features=tuple(f[:200] for f in features),
-            digest=str(item.get("digest") or "")[:200],
+            version=_text(where, item, "version", 200),
+            features=tuple(features),
+            digest=_text(where, item, "digest", 200),
         )
         if ref.team != version_team.slug and not (
             FeatureSetVersion.objects.filter(teams_q(actor, Action.VIEW, "feature_set__team"))

@@ -59,6 +59,15 @@ def test_it_records_datasets_parents_and_code_as_lineage(as_user, contributor, b
         ({"parents": ["churn"]}, "parents.0"),
         ({"parents": ["churn@9.9.9"]}, "parents.0"),
         ({"parents": [{"version": "churn@1.0.0", "kind": "copied"}]}, "parents.0.kind"),
+        # mistyped, unknown or unstorable fields are refused, never converted
+        ({"datasets": [{"name": {"a": 1}}]}, "datasets.0.name"),
+        ({"datasets": [{"name": "d1", "version": ["x"]}]}, "datasets.0.version"),
+        ({"datasets": [{"name": "d3", "bogus_field": 1}]}, "datasets.0.bogus_field"),
+        ({"datasets": [{"name": "a\u0001b"}]}, "datasets.0.name"),
+        ({"datasets": [{"name": "d4", "digest": "x" * 201}]}, "datasets.0.digest"),
+        ({"datasets": [{"name": "d5", "rows": True}]}, "datasets.0.rows"),
+        ({"features": [{"name": "f", "team": 7}]}, "features.0.team"),
+        ({"features": [{"name": "f", "features": ["ok", "bad\nname"]}]}, "features.0.features"),
     ],
 )
 def test_it_refuses_bad_references_naming_the_field_and_stores_nothing(
@@ -68,6 +77,13 @@ def test_it_refuses_bad_references_naming_the_field_and_stores_nothing(
     assert_error(response, 400, "invalid", field)
     assert ModelVersion.objects.count() == 1
     assert not Dataset.objects.exists() and not Edge.objects.exists()
+
+
+def test_a_dataset_version_may_be_a_whole_number(as_user, contributor, base):
+    body = {"version": "1.1.0", "datasets": [{"name": "events", "version": 7}]}
+    response = as_user(contributor).post(VERSIONS, body)
+    assert response.status_code == 201, response.content
+    assert response.json()["lineage"]["datasets"] == ["events@7"]
 
 
 def test_it_refuses_datasets_and_parents_of_teams_the_caller_cannot_read(
