@@ -12,7 +12,7 @@ from registry.views.common import HtmxHttpRequest, wants_partial
 RESULTS_PER_PAGE = 50
 EXAMPLES = [
     "metrics.test.auc >= 0.9 and stage = production",
-    'tags.owner = "fraud" and created > 2025-01-01',
+    'tags.trigger = "ci" and created > 2025-01-01',
     "framework = xgboost and not stage in (archived)",
     "params.max_depth >= 8 or metrics.business.p95_latency_ms < 40",
 ]
