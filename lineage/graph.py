@@ -44,7 +44,7 @@ from lineage.models import (
 from lineage.runs import RunData, save_run
 from registry import parent_links
 from registry.errors import Conflict
-from registry.metadata import unstorable_text
+from registry.metadata import CONTROL_CHARS, unstorable_text
 from registry.models import ModelVersion, Stage
 
 Direction = Literal["upstream", "downstream"]
@@ -352,7 +352,6 @@ def _field_error(name: str, message: str) -> ValidationError:
 
 _DATASET_FIELDS = ("name", "version", "uri", "digest", "size_bytes", "rows", "schema", "team")
 _FEATURE_SET_FIELDS = ("name", "version", "features", "digest", "team")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _reference(where: str, item: Any, fields: Sequence[str]) -> Mapping[str, Any]:
@@ -379,7 +378,7 @@ def _text(where: str, item: Mapping[str, Any], key: str, limit: int) -> str:
     value = value.strip()
     if len(value) > limit:
         raise _field_error(f"{where}.{key}", f"may have at most {limit} characters")
-    if _CONTROL.search(value) or unstorable_text(value):
+    if CONTROL_CHARS.search(value) or unstorable_text(value):
         raise _field_error(f"{where}.{key}", "must not contain control characters")
     return value
 
@@ -452,7 +451,7 @@ def resolve_feature_sets(
             raise _field_error(f"{where}.features", "must be a list of feature names")
         if len(features) > 5000:
             raise _field_error(f"{where}.features", "may list at most 5000 features")
-        if any(len(f) > 200 or _CONTROL.search(f) or unstorable_text(f) for f in features):
+        if any(len(f) > 200 or CONTROL_CHARS.search(f) or unstorable_text(f) for f in features):
             raise _field_error(
                 f"{where}.features", "names have at most 200 characters, no control characters"
             )

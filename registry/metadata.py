@@ -112,8 +112,9 @@ def clean_version_metadata(data: Mapping[str, Any]) -> VersionMetadata:
             errors.add(name, f"must be at most {max_length} characters")
         else:
             setattr(meta, name, value.strip())
-    if _CONTROL.search(meta.source):
-        errors.add("source", "must not contain control characters (tabs, newlines, …)")
+    for name in _STRING_FIELDS:
+        if name != "description" and CONTROL_CHARS.search(getattr(meta, name)):
+            errors.add(name, "must not contain control characters (tabs, newlines, …)")
     if meta.code_commit:
         meta.code_commit = meta.code_commit.lower()
         if not COMMIT_RE.fullmatch(meta.code_commit):
@@ -143,7 +144,7 @@ def clean_version_metadata(data: Mapping[str, Any]) -> VersionMetadata:
 
 MAX_JSON_DEPTH = 32
 # C0 and C1 control characters and DEL: not part of any URI, and they would garble a page.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 # Text no database column can store: NUL (PostgreSQL) and lone UTF-16 surrogates (which
@@ -322,8 +323,11 @@ def _clean_metrics(value: Any, errors: _Errors) -> list[MetricValue]:
             continue
         for name, raw in by_name.items():
             where = f"metrics.{split}.{name}"
-            if not isinstance(name, str) or not name or len(name) > MAX_METRIC_NAME:
+            if not isinstance(name, str) or not name.strip() or len(name) > MAX_METRIC_NAME:
                 errors.add("metrics", f"{where}: names are 1–{MAX_METRIC_NAME} characters")
+                continue
+            if CONTROL_CHARS.search(name):
+                errors.add("metrics", f"{where!r}: names have no control characters")
                 continue
             direction = infer_direction(name)
             if isinstance(raw, dict):

@@ -45,6 +45,17 @@ def test_it_rejects_a_text_field_that_is_not_a_string(field: str) -> None:
     assert errors_of({field: 12}) == {field: ["must be a string"]}
 
 
+@pytest.mark.parametrize("field", ["framework", "framework_version", "code_branch", "source"])
+def test_it_rejects_control_characters_in_one_line_text(field: str) -> None:
+    assert errors_of({field: "x\ty"}) == {
+        field: ["must not contain control characters (tabs, newlines, …)"]
+    }
+
+
+def test_a_description_may_have_several_lines() -> None:
+    assert clean_version_metadata({"description": "a\n\nb"}).description == "a\n\nb"
+
+
 # --- metrics -----------------------------------------------------------------------------
 
 
@@ -124,8 +135,10 @@ def test_it_names_the_allowed_splits_for_an_unknown_split() -> None:
         ({"test": [0.9]}, "metrics.test must be an object of metric names to numbers"),
         ({"test": {"": 1}}, "metrics.test.: names are 1–100 characters"),
         ({"test": {"m" * 101: 1}}, f"metrics.test.{'m' * 101}: names are 1–100 characters"),
+        ({"test": {" ": 1}}, "metrics.test. : names are 1–100 characters"),
+        ({"test": {"\x07bell": 1}}, "'metrics.test.\\x07bell': names have no control characters"),
     ],
-    ids=["not-an-object", "split-not-an-object", "empty-name", "long-name"],
+    ids=["not-an-object", "split-not-an-object", "empty-name", "long-name", "blank", "control"],
 )
 def test_it_rejects_badly_shaped_metrics(metrics: Any, message: str) -> None:
     assert errors_of({"metrics": metrics}) == {"metrics": [message]}
