@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import (
     ObjectDoesNotExist,
     PermissionDenied,
@@ -198,7 +199,10 @@ def install(api: NinjaAPI) -> None:
         return error_response(api, request, 403, "csrf_failed", str(exc))
 
     def on_too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
-        message = getattr(exc, "message", "") or "The request body is too large."
+        message = getattr(exc, "message", "") or (
+            f"the request body is over the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,}-byte "
+            "limit for JSON (DATA_UPLOAD_MAX_MEMORY_SIZE); send files through /uploads"
+        )
         field = getattr(exc, "field", None)
         return error_response(api, request, 413, "too_large", message, field)
 

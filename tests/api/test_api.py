@@ -170,7 +170,9 @@ def test_it_answers_413_to_metadata_over_the_limit(world, as_user, contributor, 
 def test_it_answers_413_to_a_body_over_the_upload_limit(world, as_user, contributor, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = {"version": "2.0.0", "description": "x" * 2000}
-    assert_error(as_user(contributor).post(M + "/versions", body), 413, "too_large")
+    response = as_user(contributor).post(M + "/versions", body)
+    assert_error(response, 413, "too_large")
+    assert "1,000-byte limit" in response.json()["error"]["message"]
     assert ModelVersion.objects.count() == 1
 
 
