@@ -243,6 +243,9 @@ class ModelVersion(models.Model):
             # Models list "has a version in stage X" (EXISTS by stage, then model).
             models.Index(fields=["stage", "model"], name="registry_version_stage_model"),
             models.Index(fields=["-created_at"], name="registry_version_created"),
+            # Search terms `version = …` (any model) and `framework = …` (iexact: UPPER()).
+            models.Index(fields=["version"], name="registry_version_string"),
+            models.Index(Upper("framework"), name="registry_version_framework_ci"),
         ]
 
     def __str__(self) -> str:

@@ -24,10 +24,10 @@ Every function takes a queryset the caller already scoped (`visible_to(user)`); 
 only ever narrows it.
 
 Indexes serve the terms (bench/pages.py measures them at 100k versions): metrics by
-(split, name, value), tags by (key, value), stage, created, model and sequence; on
-PostgreSQL also `params.<key> = value` (GIN containment) and `description ~` (trigram).
-A hyperparameter compared by order (`params.lr < 0.1`) has no index, whatever its key:
-it narrows the rows the other terms select.
+(split, name, value), tags by (key, value), stage, created, model, sequence, version and
+framework; on PostgreSQL also `params.<key> = value` (GIN containment) and
+`description ~` (trigram). A hyperparameter compared by order (`params.lr < 0.1`) has no
+index, whatever its key: it narrows the rows the other terms select.
 """
 
 from __future__ import annotations
