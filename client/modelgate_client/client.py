@@ -26,6 +26,7 @@ READ_SIZE = 1024 * 1024  # hashing and download chunk
 RETRY_STATUS = frozenset({502, 503, 504})
 KNOWN_BATCH = 1000  # the server's limit for POST /blobs/known
 MAX_PATH_LENGTH = 1024  # the server's limit for an artifact path
+DEFAULT_PORTS = {"http": 80, "https": 443}
 PARTIAL_DIR = ".modelgate-partial"  # interrupted downloads, resumed with Range
 Files = str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | Mapping[str, Any]
 
@@ -149,6 +150,19 @@ def collect_files(files_or_dir: Files | None) -> list[tuple[str, Path]]:
     return pairs
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port as they decide where a request goes: case does not matter in
+    the first two, and http's port 80 (https's 443) is the same as none. None when the
+    URL's port is not a number."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return scheme, parts.hostname or "", port or DEFAULT_PORTS.get(scheme)
+
+
 class Client:
     """A Modelgate server: `Client("https://modelgate.example.com", "mg_…")`.
 
@@ -227,8 +241,8 @@ class Client:
             attempt += 1
 
     def _same_origin(self, url: str) -> bool:
-        mine, theirs = urlsplit(self.url), urlsplit(url)
-        return (mine.scheme, mine.netloc) == (theirs.scheme, theirs.netloc)
+        mine, theirs = _origin(self.url), _origin(url)
+        return mine is not None and mine == theirs
 
     def request(
         self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
@@ -294,7 +308,9 @@ class Client:
         description: str | None = None,
         tags: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any]:
-        """Change a version's description or tags (a None value removes a tag)."""
+        """Change a version's description or tags. `tags`, when given, replace all of the
+        version's tags: leave a key out to remove it; a None value keeps the key as a label
+        with the value ""."""
         body: dict[str, Any] = {}
         if description is not None:
             body["description"] = description
