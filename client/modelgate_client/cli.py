@@ -97,8 +97,8 @@ def _version_detail(args: argparse.Namespace, detail: dict[str, Any]) -> None:
 
 
 def cmd_login(args: argparse.Namespace, client: Client | None) -> int:
-    url = args.url or input("Modelgate URL: ").strip()
-    token = args.token or getpass.getpass("API token: ").strip()
+    url = (args.url or "").strip() or input("Modelgate URL: ").strip()
+    token = (args.token or "").strip() or getpass.getpass("API token: ").strip()
     if not url or not token:
         raise UsageError("a URL and a token are needed")
     teams = Client(url, token).teams()
@@ -246,41 +246,60 @@ def cmd_search(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelgate", description=__doc__)
-    parser.add_argument("--url", help="server URL (env MODELGATE_URL, or `modelgate login`)")
-    parser.add_argument("--token", help="API token (env MODELGATE_TOKEN, or `modelgate login`)")
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _global_options(
+    top: bool = False,
+    url: str = "server URL (env MODELGATE_URL, or `modelgate login`)",
+    token: str = "API token (env MODELGATE_TOKEN, or `modelgate login`)",
+) -> argparse.ArgumentParser:
+    """--url, --token and --json, which every command takes before or after its name.
+    After it they default to SUPPRESS, so that a value given before it is kept."""
+    parser = argparse.ArgumentParser(add_help=False)
+    default = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument("--url", help=url, **default)
+    parser.add_argument("--token", help=token, **default)
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts", **default)
+    return parser
 
-    login = commands.add_parser("login", help="check and save the URL and token")
-    login.add_argument("--url", default=argparse.SUPPRESS, help="no prompt for the URL")
-    login.add_argument("--token", default=argparse.SUPPRESS, help="no prompt for the token")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelgate", description=__doc__, parents=[_global_options(top=True)]
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _global_options()
+
+    def command(
+        group: Any, name: str, text: str, options: argparse.ArgumentParser = common
+    ) -> argparse.ArgumentParser:
+        return group.add_parser(name, help=text, parents=[options])
+
+    login_options = _global_options(url="no prompt for the URL", token="no prompt for the token")
+    login = command(commands, "login", "check and save the URL and token", login_options)
     login.set_defaults(func=cmd_login, needs_client=False)
 
-    models = commands.add_parser("models", help="models").add_subparsers(
+    models = command(commands, "models", "models").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    models_list = models.add_parser("list", help="list the models you may read")
+    models_list = command(models, "list", "list the models you may read")
     models_list.add_argument("--team", help="a team's slug")
     models_list.add_argument("--framework", help="e.g. xgboost")
     models_list.add_argument("--stage", help="with a version in this stage")
     models_list.add_argument("--tag", metavar="KEY[=VALUE]", help="with this tag")
     models_list.set_defaults(func=cmd_models_list)
 
-    versions = commands.add_parser("versions", help="versions").add_subparsers(
+    versions = command(commands, "versions", "versions").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    versions_list = versions.add_parser("list", help="list a model's versions")
+    versions_list = command(versions, "list", "list a model's versions")
     versions_list.add_argument("model", metavar="TEAM/MODEL")
     versions_list.add_argument("--stage", help="only versions in this stage")
     versions_list.set_defaults(func=cmd_versions_list)
-    versions_show = versions.add_parser("show", help="one version, with its files")
+    versions_show = command(versions, "show", "one version, with its files")
     versions_show.add_argument("model", metavar="TEAM/MODEL")
     versions_show.add_argument("version", metavar="VERSION")
     versions_show.set_defaults(func=cmd_versions_show)
 
-    register = commands.add_parser("register", help="register a version with files")
+    register = command(commands, "register", "register a version with files")
     register.add_argument("model", metavar="TEAM/MODEL")
     register.add_argument("paths", metavar="PATH", nargs="+", help="files or directories")
     register.add_argument("--version", help="e.g. 1.4.0 (default: chosen by the model's scheme)")
@@ -301,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--no-dvc", action="store_true", help="skip DVC datasets")
     register.set_defaults(func=cmd_register)
 
-    download = commands.add_parser("download", help="download a version's files")
+    download = command(commands, "download", "download a version's files")
     download.add_argument("model", metavar="TEAM/MODEL")
     download.add_argument("dest", metavar="DEST", help="a directory, created if missing")
     which = download.add_mutually_exclusive_group()
@@ -310,14 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--alias", help="the version this alias names, e.g. champion")
     download.set_defaults(func=cmd_download)
 
-    resolve = commands.add_parser("resolve", help="the version in a stage or named by an alias")
+    resolve = command(commands, "resolve", "the version in a stage or named by an alias")
     resolve.add_argument("model", metavar="TEAM/MODEL")
     by = resolve.add_mutually_exclusive_group(required=True)
     by.add_argument("--stage", help="e.g. production")
     by.add_argument("--alias", help="e.g. champion")
     resolve.set_defaults(func=cmd_resolve)
 
-    promote = commands.add_parser("promote", help="request a promotion (or a rollback)")
+    promote = command(commands, "promote", "request a promotion (or a rollback)")
     promote.add_argument("model", metavar="TEAM/MODEL")
     promote.add_argument("version", metavar="VERSION")
     promote.add_argument("--to", required=True, choices=["staging", "production"])
@@ -325,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--rollback", action="store_true", help="re-promote an earlier version")
     promote.set_defaults(func=cmd_promote)
 
-    deploy = commands.add_parser("deploy", help="record that a version now serves somewhere")
+    deploy = command(commands, "deploy", "record that a version now serves somewhere")
     deploy.add_argument("model", metavar="TEAM/MODEL")
     deploy.add_argument("version", metavar="VERSION")
     deploy.add_argument("--env", required=True, help="environment, e.g. prod-eu")
@@ -334,15 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--comment", default="", help="shown in the deployment history")
     deploy.set_defaults(func=cmd_deploy)
 
-    history = commands.add_parser(
-        "deployments", help="deployment history; with --env and --at, what served then"
+    history = command(
+        commands, "deployments", "deployment history; with --env and --at, what served then"
     )
     history.add_argument("model", metavar="TEAM/MODEL", nargs="?")
     history.add_argument("--env", help="only this environment")
     history.add_argument("--at", help="ISO 8601 time, with --env")
     history.set_defaults(func=cmd_deployments)
 
-    search = commands.add_parser("search", help="search versions (or models)")
+    search = command(commands, "search", "search versions (or models)")
     search.add_argument("query", metavar="QUERY")
     search.add_argument("--models", action="store_true", help="search models")
     search.set_defaults(func=cmd_search)

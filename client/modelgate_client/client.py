@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 import time
+import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -18,11 +19,14 @@ from tqdm import tqdm
 
 from modelgate_client import capture as _capture
 from modelgate_client import dvc as _dvc
+from modelgate_client import encoding
 from modelgate_client.config import server_and_token
 
 READ_SIZE = 1024 * 1024  # hashing and download chunk
 RETRY_STATUS = frozenset({502, 503, 504})
 KNOWN_BATCH = 1000  # the server's limit for POST /blobs/known
+MAX_PATH_LENGTH = 1024  # the server's limit for an artifact path
+DEFAULT_PORTS = {"http": 80, "https": 443}
 PARTIAL_DIR = ".modelgate-partial"  # interrupted downloads, resumed with Range
 Files = str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | Mapping[str, Any]
 
@@ -85,12 +89,32 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _relative(path: str) -> str:
-    """A safe relative POSIX path for the server (no absolute, empty or .. parts)."""
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        raise ValueError(f"unsafe artifact path: {path!r}")
-    return "/".join(parts)
+def artifact_path(raw: str) -> str:
+    """`raw` as the clean relative POSIX path the server stores, or ValueError saying why.
+
+    The server's rules (registry.artifacts.normalise_path), checked before anything is
+    uploaded: NFC Unicode, no control or invisible characters, no backslashes, nothing
+    absolute (nor a drive letter), no '..' segments, at most 1024 characters.
+    """
+    path = unicodedata.normalize("NFC", raw).strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in path):
+        problem = "must not contain control or invisible characters"
+    elif "\\" in path:
+        problem = "must use '/' separators, not backslashes"
+    elif path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        problem = "must be relative"
+    else:
+        parts = [part for part in path.split("/") if part not in ("", ".")]
+        clean = "/".join(parts)
+        if ".." in parts:
+            problem = "must not contain '..' segments"
+        elif not parts:
+            problem = "names no file"
+        elif len(clean) > MAX_PATH_LENGTH:
+            problem = f"is longer than {MAX_PATH_LENGTH} characters"
+        else:
+            return clean
+    raise ValueError(f"unsafe artifact path {raw!r}: {problem}")
 
 
 def _walk(root: Path) -> list[tuple[str, Path]]:
@@ -103,7 +127,7 @@ def collect_files(files_or_dir: Files | None) -> list[tuple[str, Path]]:
     if files_or_dir is None:
         return []
     if isinstance(files_or_dir, Mapping):
-        pairs = [(_relative(str(k)), Path(v)) for k, v in files_or_dir.items()]
+        pairs = [(str(k), Path(v)) for k, v in files_or_dir.items()]
     else:
         items = (
             [files_or_dir] if isinstance(files_or_dir, str | os.PathLike) else list(files_or_dir)
@@ -115,6 +139,7 @@ def collect_files(files_or_dir: Files | None) -> list[tuple[str, Path]]:
                 pairs.extend(_walk(local))
             else:
                 pairs.append((local.name, local))
+    pairs = [(artifact_path(name), local) for name, local in pairs]
     seen: set[str] = set()
     for name, local in pairs:
         if not local.is_file():
@@ -123,6 +148,19 @@ def collect_files(files_or_dir: Files | None) -> list[tuple[str, Path]]:
             raise ValueError(f"two files would be stored as {name!r}")
         seen.add(name)
     return pairs
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port as they decide where a request goes: case does not matter in
+    the first two, and http's port 80 (https's 443) is the same as none. None when the
+    URL's port is not a number."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return scheme, parts.hostname or "", port or DEFAULT_PORTS.get(scheme)
 
 
 class Client:
@@ -203,14 +241,18 @@ class Client:
             attempt += 1
 
     def _same_origin(self, url: str) -> bool:
-        mine, theirs = urlsplit(self.url), urlsplit(url)
-        return (mine.scheme, mine.netloc) == (theirs.scheme, theirs.netloc)
+        mine, theirs = _origin(self.url), _origin(url)
+        return mine is not None and mine == theirs
 
     def request(
         self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
     ) -> Any:
         """The decoded JSON answer of an API call; ModelgateError for an error answer."""
         url = path if path.startswith(("http://", "https://")) else self.api + path
+        body = kwargs.pop("json", None)
+        if body is not None:  # NumPy values, dates and paths too (encoding.plain)
+            kwargs["data"] = encoding.dumps(body)
+            kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
         response = self._send(method, url, idempotent=idempotent, **kwargs)
         if response.status_code >= 400:
             raise ModelgateError.from_response(response)
@@ -266,7 +308,9 @@ class Client:
         description: str | None = None,
         tags: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any]:
-        """Change a version's description or tags (a None value removes a tag)."""
+        """Change a version's description or tags. `tags`, when given, replace all of the
+        version's tags: leave a key out to remove it; a None value keeps the key as a label
+        with the value ""."""
         body: dict[str, Any] = {}
         if description is not None:
             body["description"] = description
@@ -554,9 +598,12 @@ class Client:
     ) -> dict[str, Any]:
         """Register a version with its files; uploads only blobs the server lacks.
 
-        `metrics` is {split: {name: value}}, e.g. {"test": {"auc": 0.93}}. With capture,
-        the environment (Python, OS, hardware, packages) and git state of the working
-        directory are recorded (the commit becomes the version's code lineage).
+        `metrics` is {split: {name: value}}, e.g. {"test": {"auc": 0.93}}. Values may be
+        NumPy scalars and arrays, dates or paths too; one JSON has no form for raises
+        TypeError (NaN or infinity: ValueError) naming its field, and a file name the
+        server would refuse raises ValueError, both before anything is uploaded. With
+        capture, the environment (Python, OS, hardware, packages) and git state of the
+        working directory are recorded (the commit becomes the version's code lineage).
         `datasets` are URIs, "[team/]name[@version]" strings or objects (name, version,
         uri, digest, size_bytes, rows, schema); `parents` are "[team/]model@version" or
         {"version": ..., "kind": "fine_tuned_from" | "distilled_from" | "derived_from"};
@@ -573,19 +620,6 @@ class Client:
         `extra`. Returns the created version, as GET would answer it.
         """
         pairs = collect_files(files_or_dir)
-        hashes = {name: sha256_file(local) for name, local in pairs}
-        known = self.known_blobs(hashes.values()) if pairs else set()
-        todo: dict[str, Path] = {}
-        for name, local in pairs:
-            if hashes[name] not in known:
-                todo.setdefault(hashes[name], local)
-        if todo:
-            total = sum(p.stat().st_size for p in todo.values())
-            with self._bar(total, f"upload {team}/{model}", progress) as bar:
-                for sha, local in todo.items():
-                    self.upload(local, sha, bar)
-        self.last_uploaded = len(todo)
-
         body: dict[str, Any] = {**extra}
         for key, value in (
             ("version", version),
@@ -626,6 +660,22 @@ class Client:
             entry = _capture.entry_point()
             if entry:
                 body.setdefault("code_entry_point", entry)
+        # A value JSON cannot carry fails here, naming its field, before any upload.
+        body = encoding.plain(body)
+
+        hashes = {name: sha256_file(local) for name, local in pairs}
+        known = self.known_blobs(hashes.values()) if pairs else set()
+        todo: dict[str, Path] = {}
+        for name, local in pairs:
+            if hashes[name] not in known:
+                todo.setdefault(hashes[name], local)
+        if todo:
+            total = sum(p.stat().st_size for p in todo.values())
+            with self._bar(total, f"upload {team}/{model}", progress) as bar:
+                for sha, local in todo.items():
+                    self.upload(local, sha, bar)
+        self.last_uploaded = len(todo)
+
         if pairs:
             body["files"] = [{"path": name, "sha256": hashes[name]} for name, _ in pairs]
         return self.request("POST", self._model_path(team, model) + "/versions", json=body)

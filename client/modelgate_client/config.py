@@ -36,18 +36,24 @@ def save_config(data: dict[str, Any]) -> Path:
     return path
 
 
-def _same_server(a: Any, b: Any) -> bool:
-    return isinstance(a, str) and isinstance(b, str) and a.rstrip("/") == b.rstrip("/")
+def _clean(value: Any) -> str | None:
+    """A setting without surrounding whitespace (a mounted secret's final newline), or
+    None when nothing is left."""
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _same_server(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.rstrip("/") == b.rstrip("/")
 
 
 def server_and_token(
     url: str | None = None, token: str | None = None
 ) -> tuple[str | None, str | None]:
-    """The server URL and API token to use when the caller gives none (or only a URL)."""
+    """The server URL and API token to use when the caller gives none (or only a URL),
+    each stripped of surrounding whitespace."""
     config = load_config()
-    url = url or os.environ.get("MODELGATE_URL") or config.get("url") or None
-    if not token:
-        token = os.environ.get("MODELGATE_TOKEN") or None
-    if not token and _same_server(config.get("url"), url):
-        token = config.get("token") or None
+    url = _clean(url) or _clean(os.environ.get("MODELGATE_URL")) or _clean(config.get("url"))
+    token = _clean(token) or _clean(os.environ.get("MODELGATE_TOKEN"))
+    if not token and _same_server(_clean(config.get("url")), url):
+        token = _clean(config.get("token"))
     return url, token

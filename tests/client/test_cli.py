@@ -300,3 +300,67 @@ def test_register_records_a_source(run, model_dir):
     status, _out, err = run("register", "fraud/churn", str(model_dir), "--version", "1.0.1",
                             "--source", "bad\nsource", "--no-capture")  # fmt: skip
     assert status == 1 and "source" in err
+
+
+def test_json_url_and_token_go_before_or_after_the_command(server, token, client, model_dir,
+                                                            maintainer, capsys):  # fmt: skip
+    client.register_version("fraud", "churn", model_dir, version="1.0.0", capture=False)
+    services.apply_transition(
+        version=ModelVersion.objects.get(version="1.0.0"), to_stage="production", actor=maintainer
+    )
+    resolve = ["resolve", "fraud/churn", "--stage", "production"]
+    for argv in (
+        ["--url", server, "--token", token, *resolve, "--json"],
+        [*resolve, "--json", "--url", server, "--token", token],
+        ["--json", "--url", server, *resolve, "--token", token],
+    ):
+        assert main(argv) == 0, argv
+        assert json.loads(capsys.readouterr().out)["version"] == "1.0.0"
+    # Without --json anywhere, a table; an error after the command is JSON too.
+    assert main(["--url", server, "--token", token, *resolve]) == 0
+    assert capsys.readouterr().out.startswith("fraud/churn 1.0.0 (production)")
+    assert main(["versions", "list", "fraud/nope", "--url", server, "--token", token,
+                 "--json"]) == 1  # fmt: skip
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["login"],
+        ["models", "list"],
+        ["versions", "list", "t/m"],
+        ["versions", "show", "t/m", "1"],
+        ["register", "t/m", "p"],
+        ["download", "t/m", "d"],
+        ["resolve", "t/m", "--stage", "production"],
+        ["promote", "t/m", "1", "--to", "staging", "--why", "w"],
+        ["deploy", "t/m", "1", "--env", "e"],
+        ["deployments"],
+        ["search", "q"],
+    ],
+)
+def test_every_command_takes_the_global_options_after_its_name(argv):
+    from modelgate_client.cli import build_parser
+
+    parser = build_parser()
+    plain = parser.parse_args(argv)
+    assert (plain.json, plain.url, plain.token) == (False, None, None)
+    for args in (
+        parser.parse_args(["--json", "--url", "U", "--token", "T", *argv]),
+        parser.parse_args([*argv, "--json", "--url", "U", "--token", "T"]),
+    ):
+        assert (args.json, args.url, args.token) == (True, "U", "T")
+
+
+def test_login_strips_a_trailing_newline(server, token, tmp_path, capsys):
+    assert main(["login", "--url", f" {server}/\n", "--token", token + "\n"]) == 0
+    saved = json.loads((tmp_path / "config" / "modelgate" / "config.json").read_text())
+    assert saved == {"url": f"{server}/", "token": token}
+
+
+def test_a_token_from_a_mounted_secret_works(server, token, monkeypatch, capsys):
+    monkeypatch.setenv("MODELGATE_URL", server + "\n")
+    monkeypatch.setenv("MODELGATE_TOKEN", token + "\n")
+    assert main(["models", "list"]) == 0
+    assert "fraud/churn" in capsys.readouterr().out

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -524,3 +525,59 @@ def test_it_records_a_source_and_a_captured_commit(client, model_dir, tmp_path, 
     # The commit git reports is one the server's rule takes (7-40 or 64 hex digits).
     assert len(detail["code"]["commit"]) == 40
     assert ModelVersion.objects.get(version="1.0.0").source == "s3://bucket/churn/1/"
+
+
+def test_the_servers_own_urls_are_its_origin_in_any_case(server, token, model_dir, tmp_path):
+    """download_url comes back with the host as the server writes it (lower case)."""
+    parts = urlsplit(server)
+    shouting = f"{parts.scheme.upper()}://{parts.netloc.upper()}"
+    api = mg.Client(shouting, token, backoff=0, progress=False)
+    api.register_version("fraud", "churn", model_dir, version="1.0.0", capture=False)
+    paths = api.download("fraud", "churn", tmp_path / "out", version="1.0.0")
+    assert len(paths) == 3
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "sent"),
+    [
+        ("http://example.com", "http://EXAMPLE.com:80/api/v1/teams", True),
+        ("HTTPS://Example.com:443", "https://example.com/api/v1/teams", True),
+        ("http://[::1]:8000", "http://[::1]:8000/x", True),
+        ("http://example.com", "http://example.com:8080/x", False),
+        ("http://example.com", "https://example.com/x", False),
+        ("https://example.com", "https://example.com:80/x", False),
+        ("http://example.com", "http://example.com.evil.test/x", False),
+        ("http://example.com", "http://evil.test/?http://example.com", False),
+        ("http://example.com", "http://user@evil.test/x", False),
+        ("http://example.com", "http://example.com:port/x", False),
+    ],
+)
+def test_the_token_goes_only_to_the_same_origin(monkeypatch, base, url, sent):
+    calls: list[str] = []
+
+    def answer(method: str, url: str, **kwargs: Any) -> requests.Response:
+        calls.append(url)
+        response = requests.Response()
+        response.status_code = 200
+        response.raw = io.BytesIO(b"{}")
+        return response
+
+    api = mg.Client(base, "mg_secret", backoff=0, progress=False)
+    monkeypatch.setattr(api.session, "request", answer)
+    if sent:
+        assert api.request("GET", url) == {} and calls == [url]
+    else:
+        with pytest.raises(ModelgateError, match="refusing to send the token"):
+            api.request("GET", url)
+        assert calls == []
+
+
+def test_new_tags_replace_all_and_a_none_value_is_a_label(client, model_dir):
+    client.register_version("fraud", "churn", model_dir, version="1.0.0", capture=False,
+                            tags={"owner": "fraud", "data": "2025-01"})  # fmt: skip
+    updated = client.update_version(
+        "fraud", "churn", "1.0.0", tags={"owner": "ml", "reviewed": None}
+    )
+    assert updated["tags"] == {"owner": "ml", "reviewed": ""}  # "data" is gone
+    kept = client.update_version("fraud", "churn", "1.0.0", description="Checked.")
+    assert kept["tags"] == {"owner": "ml", "reviewed": ""} and kept["description"] == "Checked."

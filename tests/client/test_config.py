@@ -52,3 +52,18 @@ def test_the_saved_token_is_never_sent_to_another_server(monkeypatch: pytest.Mon
 def test_client_without_a_server_says_how_to_name_one() -> None:
     with pytest.raises(ValueError, match="MODELGATE_URL or run `modelgate login`"):
         Client()
+
+
+def test_whitespace_around_the_url_and_token_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mounted secret ends with a newline; a header with it would not be sent."""
+    monkeypatch.setenv("MODELGATE_URL", " http://127.0.0.1:8000/\n")
+    monkeypatch.setenv("MODELGATE_TOKEN", "mg_env\n")
+    client = Client()
+    assert (client.url, _authorization(client)) == ("http://127.0.0.1:8000", "Bearer mg_env")
+    client = Client("\thttps://registry.example.com ", " mg_given\r\n")
+    assert (client.url, _authorization(client)) == (SAVED, "Bearer mg_given")
+    save_config({"url": SAVED + "\n", "token": "mg_saved\n"})
+    monkeypatch.delenv("MODELGATE_URL")
+    monkeypatch.delenv("MODELGATE_TOKEN")
+    assert server_and_token() == (SAVED, "mg_saved")
+    assert server_and_token(SAVED + " ", "  ") == (SAVED, "mg_saved")  # blank: not a token
