@@ -7,6 +7,7 @@ token); a session belongs to whoever opened it, and anyone else gets 404.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
@@ -86,31 +87,53 @@ def _upload_out(session: Any) -> dict[str, Any]:
     }
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> HttpResponse:
-    body = {"error": {"code": code, "message": message, "field": None}, **extra}
+def _error(status: int, code: str, message: str, field: str, **extra: Any) -> HttpResponse:
+    body = {"error": {"code": code, "message": message, "field": field}, **extra}
     return JsonResponse(body, status=status)
 
 
 def _offset_conflict(exc: uploads.OffsetMismatch) -> HttpResponse:
-    return _error(409, "offset_mismatch", exc.message, offset=exc.offset)
+    return _error(409, "offset_mismatch", exc.message, "Content-Range", offset=exc.offset)
 
 
-@router.post("/uploads", response={201: UploadOut, **ERRORS}, url_name="api-uploads")
+@router.post(
+    "/uploads",
+    response={200: UploadOut, 201: UploadOut, **ERRORS},
+    url_name="api-uploads",
+    openapi_extra={
+        "responses": {
+            200: {"description": "your live upload of this sha256 and size, as it stands"},
+            201: {"description": "a new upload"},
+        }
+    },
+)
 def create_upload(request: HttpRequest, payload: UploadCreate) -> Status:
-    """Open a resumable upload of `size` bytes hashing to `sha256`; send the bytes with
-    PUT in chunks of at most `chunk_size`, then POST …/complete."""
+    """Open a resumable upload of `size` bytes hashing to `sha256` (201); send the bytes
+    with PUT in chunks of at most `chunk_size`, then POST …/complete. When you have an
+    upload of this sha256 and size already (not expired), it answers that one instead
+    (200): send the rest from its `offset`, or, when it is `complete`, name its sha256 in
+    a version's `files`. 400 naming `uploads` when you have too many open or completed
+    but unattached: attach, complete or DELETE some, or wait until they expire."""
     try:
-        session = uploads.create_upload(actor=request.user, sha256=payload.sha256,
-                                        size=payload.size)  # fmt: skip
+        session, created = uploads.create_upload(actor=request.user, sha256=payload.sha256,
+                                                 size=payload.size)  # fmt: skip
     except uploads.TooLarge as exc:
         raise errors.PayloadTooLarge(exc.message, exc.field) from None
-    return Status(201, _upload_out(session))
+    return Status(201 if created else 200, _upload_out(session))
 
 
 @router.get("/uploads/{upload_id}", response={200: UploadOut, **ERRORS}, url_name="api-upload")
 def get_upload(request: HttpRequest, upload_id: str = UploadId) -> dict[str, Any]:
     """Where an upload stands: resume by sending the bytes from `offset` on."""
     return _upload_out(uploads.get_upload(request.user, upload_id))
+
+
+@router.delete("/uploads/{upload_id}", response={204: None, **ERRORS}, url_name="api-upload")
+def discard_upload(request: HttpRequest, upload_id: str = UploadId) -> Status:
+    """Discard an upload, complete or not, with its bytes (a completed one can no longer
+    be attached). Uploads are private: anyone else's answers 404."""
+    uploads.discard_upload(uploads.get_upload(request.user, upload_id))
+    return Status(204, None)
 
 
 @router.put(
@@ -151,8 +174,10 @@ def _check_length(request: HttpRequest) -> None:
                 f"{uploads.CHUNK_SIZE:,} bytes); chunked transfer encoding is not accepted"
             )
         return  # no body at all: the chunk is empty (400)
-    if not declared.isdigit():
-        raise ValidationError({"Content-Length": "must be the body's length in bytes"})
+    if not re.fullmatch(uploads.NUMBER, declared):
+        raise ValidationError(
+            {"Content-Length": "must be the body's length in bytes (at most 19 digits)"}
+        )
     if int(declared) > uploads.CHUNK_SIZE:
         raise errors.PayloadTooLarge(
             f"the chunk is {int(declared):,} bytes, over the {uploads.CHUNK_SIZE:,}-byte "
@@ -175,12 +200,13 @@ def complete_upload(request: HttpRequest, upload_id: str = UploadId) -> Any:
     except uploads.OffsetMismatch as exc:
         return _offset_conflict(exc)
     except uploads.ChecksumMismatch as exc:
-        return _error(400, "checksum_mismatch", str(exc))
+        return _error(400, "checksum_mismatch", str(exc), "sha256")
     return _upload_out(session)
 
 
 @router.post("/blobs/known", response={200: KnownOut, **ERRORS}, url_name="api-blobs-known")
 def known_blobs(request: HttpRequest, payload: KnownIn) -> dict[str, Any]:
-    """Which of these hashes are stored already in a version of one of your teams (no need
-    to upload them: name them in a version's `files`). Other teams' blobs are never told."""
+    """Which of these hashes need no upload (name them in a version's `files`): stored
+    already in a version of one of your teams, or a completed upload of yours not yet
+    attached. Other teams' blobs and other users' uploads are never told."""
     return {"known": uploads.known_blobs(request.user, payload.sha256)}

@@ -21,6 +21,7 @@ from registry.storage import artifact_storage, is_local
 
 _RANGE = re.compile(r"\Abytes=([0-9]*)-([0-9]*)\Z")
 UNSATISFIABLE = "unsatisfiable"
+_PAST_ANY_FILE = 10**19
 ARCHIVED_MESSAGE = "archived — request a restore"
 
 
@@ -59,6 +60,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
 
     Understands `bytes=a-b`, `bytes=a-` and `bytes=-n` (RFC 9110). Several ranges, other
     units and malformed headers are ignored (the whole file, 200), as the RFC allows.
+    Numbers of any length are understood (one past every file's end as such).
     """
     if not header:
         return None
@@ -67,18 +69,25 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
         return None
     first, last = match.groups()
     if not first:  # the last n bytes
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             return UNSATISFIABLE
         return max(size - suffix, 0), min(suffix, size)
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _position(first)
+    end = _position(last) if last else size - 1
     if last and end < start:
         return None  # invalid: ignored
     if start >= size:
         return UNSATISFIABLE
     end = min(end, size - 1)
     return start, end - start + 1
+
+
+def _position(digits: str) -> int:
+    """A byte position or count in ASCII digits; one of more than 19 significant digits
+    (past any file's end, and maybe past what int() takes) as _PAST_ANY_FILE."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 else _PAST_ANY_FILE
 
 
 def artifact_for(version: ModelVersion, path: str) -> Artifact:

@@ -4,9 +4,14 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
 
 1. ``POST /api/v1/uploads {"sha256": "<64 hex>", "size": n}`` (write scope, contributor in
    some team) opens a session: 201 ``{"id", "offset": 0, "size", "chunk_size", "complete"}``.
+   When the caller has a live session for the same sha256 and size already (incomplete or
+   completed, not expired), it answers that one instead, 200: an interrupted client
+   resumes from its ``offset``, and a ``complete`` one is attached as it is.
    A size over MODELGATE_MAX_ARTIFACT_BYTES answers 413, a malformed hash 422. The session
    is a database row (UploadSession); its bytes go to a private temporary storage object,
-   so they survive a broken connection.
+   so they survive a broken connection. Per user, at most MAX_OPEN_UPLOADS sessions may be
+   incomplete (bytes in flight) and MAX_COMPLETED_UPLOADS completed but not attached yet;
+   past either, opening another answers 400 naming ``uploads``.
 2. ``PUT /api/v1/uploads/{id}`` with ``Content-Range: bytes START-END/TOTAL`` (END
    inclusive, TOTAL the declared size) or ``?offset=START``, and the raw chunk (at most
    ``chunk_size`` bytes) as an application/octet-stream body. It is appended when START is
@@ -21,8 +26,10 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
    does, hashed them as they came and only flushes), and
    attaching it to a version fsyncs it again (nothing is left to flush by then) before the
    version commits, so a power loss can at worst make the client send the upload again.
+   Numbers in Content-Range, ?offset= and Content-Length are ASCII digits, at most 19.
 3. ``GET /api/v1/uploads/{id}`` answers ``{"id", "offset", "size", "chunk_size",
-   "complete"}`` (to resume). Sessions are private: anyone but their creator gets 404.
+   "complete"}`` (to resume); ``DELETE`` discards the session and its bytes (204).
+   Sessions are private: anyone but their creator gets 404.
 4. ``POST /api/v1/uploads/{id}/complete`` hashes the whole temporary object (streamed,
    constant memory) and makes it durable. A hash other than the declared one answers 400
    ``checksum_mismatch`` and discards the session and its bytes; an incomplete upload
@@ -30,8 +37,9 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
    Blob row exists until a version attaches them (step 6), so an upload never registered
    leaves no blob behind.
 5. ``POST /api/v1/blobs/known {"sha256": [...]}`` (at most 1000) answers ``{"known": [...]}``:
-   the hashes already stored as an artifact of a version of one of the caller's teams,
-   which the client need not upload again. Other teams' blobs are never revealed.
+   the hashes already stored as an artifact of a version of one of the caller's teams, or
+   of a completed live upload of the caller's own, which the client need not upload
+   again. Other teams' blobs and other users' uploads are never revealed.
 6. ``POST /api/v1/models/{team}/{name}/versions`` takes ``"files": [{"path", "sha256"}]``;
    each sha256 is a completed upload of the caller or a known blob (step 5). Paths are
    normalised (artifacts.normalise_path) and must be unique; anything else answers 400
@@ -65,10 +73,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
@@ -79,10 +88,17 @@ from registry.storage import artifact_storage, is_local
 
 CHUNK_SIZE = 16 * 1024 * 1024  # the largest chunk one PUT may carry
 UPLOAD_MAX_AGE = dt.timedelta(hours=24)
-MAX_OPEN_UPLOADS = 100  # per user: bounds the disk one account can fill with temporaries
+# Per user, live sessions only (expired ones are about to be swept and must never lock an
+# account out). Incomplete sessions bound the bytes one account can hold in flight;
+# completed ones wait to be attached, and a version may name up to 1000 files.
+MAX_OPEN_UPLOADS = 100
+MAX_COMPLETED_UPLOADS = 2000
 MAX_KNOWN_QUERY = 1000
 SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
-_CONTENT_RANGE = re.compile(r"\Abytes ([0-9]+)-([0-9]+)/([0-9]+)\Z")
+# A byte count or position in a request: ASCII digits (str.isdigit() takes "²", which
+# int() refuses), at most 19 of them (int() refuses over 4300; no upload is that big).
+NUMBER = "[0-9]{1,19}"
+_CONTENT_RANGE = re.compile(rf"\Abytes ({NUMBER})-({NUMBER})/({NUMBER})\Z")
 _READ_SIZE = 1024 * 1024
 
 
@@ -113,8 +129,10 @@ def clean_sha256(value: str, field: str = "sha256") -> str:
 # --- sessions ---------------------------------------------------------------------------
 
 
-def create_upload(*, actor: Any, sha256: str, size: int) -> UploadSession:
-    """Open a session for `size` bytes hashing to `sha256` (contributors only)."""
+def create_upload(*, actor: Any, sha256: str, size: int) -> tuple[UploadSession, bool]:
+    """The caller's live session for `size` bytes hashing to `sha256`, or a new one
+    (contributors only), and whether it is new. An existing one, incomplete or completed,
+    is answered as it stands: the client resumes from its offset, or attaches it."""
     sha256 = clean_sha256(sha256)
     if size < 0:
         raise ValidationError({"size": "must not be negative"})
@@ -127,21 +145,55 @@ def create_upload(*, actor: Any, sha256: str, size: int) -> UploadSession:
         )
     if not teams_for(actor, Action.CONTRIBUTE).exists():
         raise PermissionDenied("You need the contributor role in a team to upload artifacts.")
-    # Only live sessions count: expired ones are about to be swept and must never lock an
-    # account out of uploading.
-    live = UploadSession.objects.filter(
-        created_by=actor, created_at__gte=timezone.now() - UPLOAD_MAX_AGE
-    )
-    if live.count() >= MAX_OPEN_UPLOADS:
-        raise ValidationError(
-            f"you have {MAX_OPEN_UPLOADS} uploads open; attach or let them expire first"
+    with transaction.atomic():
+        # One call at a time per user: two at once neither both open a session for the
+        # same bytes nor both pass the caps.
+        get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk").first()
+        live = live_uploads(actor)
+        existing = (
+            live.filter(sha256=sha256, size=size)
+            .order_by(F("completed_at").desc(nulls_last=True), "-offset", "-created_at")
+            .first()
         )
-    session_id = uuid.uuid4()
-    temp_name = f"uploads/session-{session_id.hex}"
-    if is_local(artifact_storage):
-        temp_name = artifact_storage.save(temp_name, ContentFile(b""))
-    return UploadSession.objects.create(
-        id=session_id, created_by=actor, sha256=sha256, size=size, temp_name=temp_name
+        if existing is not None:
+            return existing, False
+        counts = live.aggregate(
+            open=Count("pk", filter=Q(completed_at__isnull=True)),
+            completed=Count("pk", filter=Q(completed_at__isnull=False)),
+        )
+        way_out = (
+            "discard some (DELETE /api/v1/uploads/{id}), or wait until they expire "
+            f"{UPLOAD_MAX_AGE.total_seconds() / 3600:g} hours after they were opened"
+        )
+        if counts["open"] >= MAX_OPEN_UPLOADS:
+            raise ValidationError(
+                {
+                    "uploads": f"you have {MAX_OPEN_UPLOADS} uploads in progress (opened, not "
+                    f"completed), the most one may have: complete them, {way_out}"
+                }
+            )
+        if counts["completed"] >= MAX_COMPLETED_UPLOADS:
+            raise ValidationError(
+                {
+                    "uploads": f"you have {MAX_COMPLETED_UPLOADS} completed uploads not attached "
+                    "to a version, the most one may have: attach them (name their sha256 in a "
+                    f"version's files), {way_out}"
+                }
+            )
+        session_id = uuid.uuid4()
+        temp_name = f"uploads/session-{session_id.hex}"
+        if is_local(artifact_storage):
+            temp_name = artifact_storage.save(temp_name, ContentFile(b""))
+        session = UploadSession.objects.create(
+            id=session_id, created_by=actor, sha256=sha256, size=size, temp_name=temp_name
+        )
+    return session, True
+
+
+def live_uploads(actor: Any) -> QuerySet[UploadSession]:
+    """The actor's sessions that have not expired (expire_uploads() sweeps the others)."""
+    return UploadSession.objects.filter(
+        created_by=actor, created_at__gte=timezone.now() - UPLOAD_MAX_AGE
     )
 
 
@@ -161,15 +213,18 @@ def parse_content_range(
         match = _CONTENT_RANGE.match(header.strip())
         if not match:
             raise ValidationError(
-                {"Content-Range": "must read 'bytes START-END/TOTAL' (END inclusive)"}
+                {
+                    "Content-Range": "must read 'bytes START-END/TOTAL' (END inclusive; "
+                    "numbers of at most 19 digits)"
+                }
             )
         start, end, total = (int(g) for g in match.groups())
         if end < start:
             raise ValidationError({"Content-Range": "END must not be before START"})
         return start, end, total
     if offset is not None and offset != "":
-        if not re.fullmatch(r"[0-9]+", offset):
-            raise ValidationError({"offset": "must be a non-negative integer"})
+        if not re.fullmatch(NUMBER, offset):
+            raise ValidationError({"offset": "must be a non-negative integer (at most 19 digits)"})
         return int(offset), None, None
     raise ValidationError(
         {"Content-Range": "send Content-Range: bytes START-END/TOTAL or ?offset=START"}
@@ -595,11 +650,23 @@ def expire_uploads(now: dt.datetime | None = None, max_age: dt.timedelta = UPLOA
 
 
 def known_blobs(user: Any, hashes: Iterable[str]) -> list[str]:
+    """Of `hashes`, those the user may name in a version's files without uploading them:
+    a completed live upload of the user's own, or a blob stored for one of the user's
+    teams (stored_blobs). Never another user's upload."""
+    wanted = _valid_hashes(hashes)
+    if not wanted:
+        return []
+    uploaded = live_uploads(user).filter(sha256__in=wanted, completed_at__isnull=False)
+    found = set(uploaded.values_list("sha256", flat=True))
+    return sorted(found | set(stored_blobs(user, wanted - found)))
+
+
+def stored_blobs(user: Any, hashes: Iterable[str]) -> list[str]:
     """Of `hashes`, those stored as an artifact of a version of one of the user's own
     teams, in hot storage (archived bytes are uploaded again, which brings them back hot).
     Only the user's teams: an `internal` model of another team is readable, but whether
     its bytes exist here is not this call's to tell; those are simply uploaded again."""
-    wanted = {h.lower() for h in hashes if isinstance(h, str) and SHA256_RE.match(h.lower())}
+    wanted = _valid_hashes(hashes)
     if not wanted:
         return []
     found = (
@@ -611,13 +678,17 @@ def known_blobs(user: Any, hashes: Iterable[str]) -> list[str]:
     return sorted(set(found))
 
 
+def _valid_hashes(hashes: Iterable[str]) -> set[str]:
+    return {h.lower() for h in hashes if isinstance(h, str) and SHA256_RE.match(h.lower())}
+
+
 def claim_blobs(
     actor: Any, refs: Sequence[tuple[str, str]]
 ) -> tuple[list[artifacts.StagedBlob], list[tuple[str, Blob]], QuerySet[UploadSession]]:
     """Resolve (path, sha256) pairs inside the registering transaction.
 
     A completed upload of the actor is preferred (locked, so two registrations cannot
-    both consume it); otherwise a blob one of the actor's teams holds (known_blobs).
+    both consume it); otherwise a blob one of the actor's teams holds (stored_blobs).
     Returns the staged uploads (aligned with their paths by the caller), the already-stored
     blobs with their paths, and the sessions to delete once the version exists. Anything else is a
     ValidationError on "files".
@@ -631,7 +702,7 @@ def claim_blobs(
     ):
         if session.sha256 not in sessions and artifact_storage.exists(session.temp_name):
             sessions[session.sha256] = session
-    known = set(known_blobs(actor, [s for s in shas if s not in sessions]))
+    known = set(stored_blobs(actor, [s for s in shas if s not in sessions]))
     # Locked and still hot: an archive job cannot move them before this version commits.
     blobs = {
         b.sha256: b

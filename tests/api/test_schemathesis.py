@@ -111,7 +111,7 @@ def auth_headers(maintainer: Any, make_model: Any, make_version: Any) -> Iterato
     fraud's maintainer."""
     make_version(make_model("churn"), "1.0.0", files={"model.bin": b"weights"}, accuracy=0.9)
     data = b"0123456789"
-    upload = uploads.create_upload(
+    upload, _ = uploads.create_upload(
         actor=maintainer, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
     )
     _, secret = tokens.create(maintainer, name="schemathesis", scopes=["read", "write"])

@@ -3,11 +3,13 @@ registering a version with the uploaded files."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from registry import uploads
 from registry.models import Artifact, Blob, ModelVersion, UploadSession
@@ -127,6 +129,7 @@ def test_resume_after_a_broken_chunk(world, writer):
     assert response.status_code == 409
     body = response.json()
     assert body["offset"] == 500 and body["error"]["code"] == "offset_mismatch"
+    assert body["error"]["field"] == "Content-Range" and body["error"]["message"]
     # A retried chunk already stored is refused too, with the offset to resume from.
     assert put(writer, upload_id, DATA[:500], 0, len(DATA)).json()["offset"] == 500
     offset = writer.get(f"/uploads/{upload_id}").json()["offset"]
@@ -139,6 +142,7 @@ def test_complete_before_all_bytes_answers_409_with_the_offset(world, writer):
     put(writer, upload_id, DATA[:10], 0, len(DATA))
     response = writer.post(f"/uploads/{upload_id}/complete")
     assert response.status_code == 409 and response.json()["offset"] == 10
+    assert response.json()["error"]["field"] == "Content-Range"
 
 
 @pytest.mark.usefixtures("any_storage")  # local files and S3
@@ -146,7 +150,9 @@ def test_wrong_checksum_discards_the_upload(world, writer):
     wrong = sha(b"something else")
     upload_id = writer.post("/uploads", {"sha256": wrong, "size": len(DATA)}).json()["id"]
     put(writer, upload_id, DATA, 0, len(DATA))
-    error = assert_error(writer.post(f"/uploads/{upload_id}/complete"), 400, "checksum_mismatch")
+    error = assert_error(
+        writer.post(f"/uploads/{upload_id}/complete"), 400, "checksum_mismatch", "sha256"
+    )
     assert wrong in error["message"]
     assert not UploadSession.objects.exists()
     assert artifact_storage.listdir("uploads")[1] == []
@@ -452,3 +458,167 @@ def test_a_chunk_is_raw_bytes_whatever_its_content_type(world, writer):
         headers=writer.headers,
     )
     assert response.json() == {"offset": len(DATA)}
+
+
+# --- one session per file, resumed; the caps; discarding --------------------------------
+
+
+def test_opening_an_upload_again_answers_the_live_one_to_resume(
+    world, writer, as_token, maintainer
+):
+    first = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)})
+    assert first.status_code == 201
+    upload_id = first.json()["id"]
+    put(writer, upload_id, DATA[:300], 0, len(DATA))
+    again = writer.post("/uploads", {"sha256": SHA.upper(), "size": len(DATA)})
+    assert again.status_code == 200, again.content
+    assert again.json()["id"] == upload_id and again.json()["offset"] == 300
+    assert put(writer, upload_id, DATA[300:], 300, len(DATA)).status_code == 200
+    writer.post(f"/uploads/{upload_id}/complete")
+    done = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)})
+    assert done.status_code == 200
+    assert done.json()["id"] == upload_id and done.json()["complete"] is True
+    # Another size of the same hash, or another user, is another upload.
+    assert writer.post("/uploads", {"sha256": SHA, "size": 5}).status_code == 201
+    theirs = as_token(maintainer, "write").post("/uploads", {"sha256": SHA, "size": len(DATA)})
+    assert theirs.status_code == 201 and theirs.json()["id"] != upload_id
+    assert UploadSession.objects.count() == 3
+
+
+def test_the_openapi_schema_tells_new_from_resumed_uploads(as_user):
+    responses = as_user(None).get("/openapi.json").json()["paths"]["/api/v1/uploads"]["post"]
+    for status in ("200", "201"):
+        content = responses["responses"][status]["content"]["application/json"]
+        assert content["schema"]["$ref"].endswith("/UploadOut")
+    assert "(200)" in responses["description"] and "(201)" in responses["description"]
+
+
+def test_a_version_of_more_files_than_uploads_may_be_in_progress(world, writer, monkeypatch):
+    """Completed uploads waiting for their version are not 'in progress': a version of
+    more files than MAX_OPEN_UPLOADS registers (it once refused the 101st upload)."""
+    monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 3)
+    files = {f"part-{n}.bin": b"file %d" % n for n in range(5)}
+    for data in files.values():
+        upload(writer, data)
+    refs = [{"path": path, "sha256": sha(data)} for path, data in files.items()]
+    response = writer.post(M + "/versions", {"version": "2.0.0", "files": refs})
+    assert response.status_code == 201, response.content
+    assert len(response.json()["artifacts"]) == 5 and not UploadSession.objects.exists()
+
+
+def test_in_progress_uploads_are_capped_with_a_way_out(world, writer, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 2)
+    ids = [
+        writer.post("/uploads", {"sha256": sha(b"%d" % n), "size": 9}).json()["id"] for n in (1, 2)
+    ]
+    error = assert_error(
+        writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}), 400, "invalid", "uploads"
+    )
+    assert "2 uploads in progress" in error["message"]
+    assert "DELETE /api/v1/uploads/{id}" in error["message"] and "24 hours" in error["message"]
+    # One of those still answers (it is resumed, not opened).
+    assert writer.post("/uploads", {"sha256": sha(b"1"), "size": 9}).status_code == 200
+    assert (
+        writer.client.delete(f"{API}/uploads/{ids[0]}", headers=writer.headers).status_code == 204
+    )
+    assert writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).status_code == 201
+
+
+def test_completed_unattached_uploads_are_capped_apart(world, writer, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 1)
+    monkeypatch.setattr(uploads, "MAX_COMPLETED_UPLOADS", 2)
+    upload(writer, b"one")
+    upload(writer, b"two")
+    error = assert_error(
+        writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}), 400, "invalid", "uploads"
+    )
+    assert "2 completed uploads not attached" in error["message"]
+    assert "attach" in error["message"] and "DELETE /api/v1/uploads/{id}" in error["message"]
+    files = [{"path": "one", "sha256": sha(b"one")}]
+    assert writer.post(M + "/versions", {"version": "2.0.0", "files": files}).status_code == 201
+    assert writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).status_code == 201
+
+
+@pytest.mark.usefixtures("any_storage")  # local files and S3
+def test_delete_discards_an_upload_and_its_bytes(world, writer, as_token, contributor, maintainer):
+    upload_id = upload(writer, DATA)
+    url = f"{API}/uploads/{upload_id}"
+    other = as_token(maintainer, "write")
+    assert_error(other.client.delete(url, headers=other.headers), 404, "not_found")
+    reader = as_token(contributor, "read")
+    assert_error(reader.client.delete(url, headers=reader.headers), 403, "insufficient_scope")
+    assert UploadSession.objects.filter(pk=upload_id).exists()
+
+    response = writer.client.delete(url, headers=writer.headers)
+    assert response.status_code == 204 and response.content == b""
+    assert not UploadSession.objects.exists()
+    assert artifact_storage.listdir("uploads")[1] == []
+    assert_error(writer.get(f"/uploads/{upload_id}"), 404, "not_found")
+    assert_error(writer.client.delete(url, headers=writer.headers), 404, "not_found")
+    files = [{"path": "w.bin", "sha256": SHA}]
+    assert_error(
+        writer.post(M + "/versions", {"version": "2.0.0", "files": files}), 400, "invalid", "files"
+    )
+    assert writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).status_code == 201
+
+
+def test_known_tells_the_callers_own_completed_uploads_only(world, writer, as_token, maintainer):
+    done = b"completed"
+    upload(writer, done)
+    partial = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    put(writer, partial, DATA, 0, len(DATA))  # every byte, not completed
+    query = {"sha256": [sha(done), SHA]}
+    assert writer.post("/blobs/known", query).json() == {"known": [sha(done)]}
+    # Not another user's, in the same team or not.
+    assert as_token(maintainer, "write").post("/blobs/known", query).json() == {"known": []}
+    # Nor an expired one (about to be swept).
+    UploadSession.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
+    assert writer.post("/blobs/known", query).json() == {"known": []}
+
+
+# --- numbers in headers and parameters ------------------------------------------------------
+
+LONG = "9" * 5000  # past what int() takes (4300 digits): these were 500s
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "field"),
+    [
+        (f"offset={LONG}", {}, "offset"),
+        ("offset=%C2%B2", {}, "offset"),  # "²": isdigit() says yes, int() no
+        ("offset=99999999999999999999", {}, "offset"),  # 20 digits
+        ("", {"Content-Range": f"bytes 0-{LONG}/3"}, "Content-Range"),
+        ("", {"Content-Range": f"bytes {LONG}-0/3"}, "Content-Range"),
+        ("", {"Content-Range": f"bytes 0-3/{LONG}"}, "Content-Range"),
+        ("", {"Content-Range": "bytes 0-²/3"}, "Content-Range"),
+        ("", {"CONTENT_LENGTH": LONG}, "Content-Length"),
+        ("", {"CONTENT_LENGTH": "²"}, "Content-Length"),
+        ("", {"CONTENT_LENGTH": "-1"}, "Content-Length"),
+    ],
+)
+def test_bad_numbers_answer_400_naming_where(world, writer, query, headers, field):
+    upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
+    environ = {k: v for k, v in headers.items() if k.isupper()}
+    sent = {**writer.headers, **{k: v for k, v in headers.items() if not k.isupper()}}
+    response = writer.client.put(
+        f"{API}/uploads/{upload_id}?{query}",
+        data=DATA[:4],
+        content_type="application/octet-stream",
+        headers=sent,
+        **environ,
+    )
+    assert_error(response, 400, "invalid", field)
+    assert UploadSession.objects.get().offset == 0
+
+
+def test_a_huge_size_answers_4xx(world, writer):
+    for size, status in ((LONG, 400), ("9" * 25, 413)):  # JSON's own limit; the size limit
+        response = writer.client.post(
+            f"{API}/uploads",
+            data=f'{{"sha256": "{SHA}", "size": {size}}}',
+            content_type="application/json",
+            headers=writer.headers,
+        )
+        assert response.status_code == status, response.content
+    assert response.json()["error"]["field"] == "size"
+    assert not UploadSession.objects.exists()

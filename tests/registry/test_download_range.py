@@ -63,7 +63,29 @@ def test_a_range_answers_206_with_exactly_those_bytes(browser, url, header, star
     assert body(response) == DATA[start : end + 1]
 
 
-@pytest.mark.parametrize("header", ["bytes=2048-", "bytes=5000-6000", "bytes=-0"])
+HUGE = "9" * 5000  # past what int() takes (4300 digits)
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        (f"bytes=-{HUGE}", 0, SIZE - 1),  # a suffix longer than the file: all of it
+        (f"bytes=10-{HUGE}", 10, SIZE - 1),  # an end past the file is clipped
+        ("bytes=-00000000000000000000000048", SIZE - 48, SIZE - 1),  # leading zeros
+        (f"bytes=0000000000000000000000{'0' * 5000}7-8", 7, 8),
+    ],
+)
+def test_numbers_of_any_length_are_understood(browser, url, header, start, end):
+    response = browser.get(url, headers={"Range": header})
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes {start}-{end}/{SIZE}"
+    assert body(response) == DATA[start : end + 1]
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["bytes=2048-", "bytes=5000-6000", "bytes=-0", f"bytes={HUGE}-", f"bytes={HUGE}-{HUGE}"],
+)
 def test_an_unsatisfiable_range_answers_416(browser, url, header):
     response = browser.get(url, headers={"Range": header})
     assert response.status_code == 416
@@ -71,7 +93,18 @@ def test_an_unsatisfiable_range_answers_416(browser, url, header):
 
 
 @pytest.mark.parametrize(
-    "header", ["bytes=0-1,5-6", "items=0-5", "bytes=abc", "bytes=9-3", "bytes=-", ""]
+    "header",
+    [
+        "bytes=0-1,5-6",
+        "items=0-5",
+        "bytes=abc",
+        "bytes=9-3",
+        "bytes=-",
+        "",
+        "bytes=²-",
+        "bytes=-²",
+        f"bytes={HUGE}-1",
+    ],  # fmt: skip
 )
 def test_multiple_or_malformed_ranges_send_the_whole_file(browser, url, header):
     response = browser.get(url, headers={"Range": header})

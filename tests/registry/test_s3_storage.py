@@ -91,7 +91,7 @@ def test_a_torn_blob_left_by_a_crash_is_replaced(s3, make_model, make_version):
 
 def test_a_failed_upload_leaves_nothing_in_the_bucket(s3, s3_endpoint, contributor, make_model):
     make_model("churn")
-    session = uploads.create_upload(
+    session, _ = uploads.create_upload(
         actor=contributor, sha256=hashlib.sha256(b"x").hexdigest(), size=5
     )
     uploads.write_chunk(session, io.BytesIO(b"hello"), start=0)

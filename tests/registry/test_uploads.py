@@ -39,7 +39,7 @@ def send(session: UploadSession, data: bytes, step: int = 4000) -> None:
 
 
 def completed(actor, data: bytes = DATA) -> UploadSession:
-    session = uploads.create_upload(actor=actor, sha256=sha(data), size=len(data))
+    session, _ = uploads.create_upload(actor=actor, sha256=sha(data), size=len(data))
     send(session, data)
     return uploads.complete_upload(session)
 
@@ -125,7 +125,7 @@ def test_existing_callers_without_blobs_still_work(model, make_version):
 
 
 def test_chunks_must_arrive_in_order(contributor, model):
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     with pytest.raises(uploads.OffsetMismatch) as exc:
         uploads.write_chunk(session, io.BytesIO(DATA[10:20]), start=10)
     assert exc.value.offset == 0
@@ -136,7 +136,7 @@ def test_chunks_must_arrive_in_order(contributor, model):
 
 
 def test_a_stale_session_object_cannot_write_twice(contributor, model):
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     stale = UploadSession.objects.get(pk=session.pk)
     uploads.write_chunk(session, io.BytesIO(DATA[:10]), start=0)
     with pytest.raises(uploads.OffsetMismatch) as exc:  # a concurrent request lost the race
@@ -145,7 +145,7 @@ def test_a_stale_session_object_cannot_write_twice(contributor, model):
 
 
 def test_a_session_expired_meanwhile_answers_404(contributor, model):
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     uploads.expire_uploads(now=timezone.now() + dt.timedelta(days=2))
     with pytest.raises(Http404):
         uploads.write_chunk(session, io.BytesIO(DATA[:10]), start=0)
@@ -155,7 +155,7 @@ def test_a_session_expired_meanwhile_answers_404(contributor, model):
 
 
 def test_checksum_mismatch_discards_everything(contributor, model):
-    session = uploads.create_upload(actor=contributor, sha256=sha(b"other"), size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=sha(b"other"), size=len(DATA))
     send(session, DATA)
     with pytest.raises(uploads.ChecksumMismatch):
         uploads.complete_upload(session)
@@ -167,7 +167,7 @@ def test_completion_flushes_the_upload_to_disk_while_hashing_it(contributor, mod
     synced: list[str] = []
     real_fsync = artifacts._fsync
     monkeypatch.setattr(artifacts, "_fsync", lambda path: (synced.append(path), real_fsync(path)))
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
 
     send(session, DATA)
     assert synced == []  # chunks are not flushed one by one
@@ -177,7 +177,7 @@ def test_completion_flushes_the_upload_to_disk_while_hashing_it(contributor, mod
 
 
 def test_completion_fails_when_the_flush_fails(contributor, model, monkeypatch):
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     send(session, DATA)
 
     def broken(path: str) -> None:
@@ -218,7 +218,7 @@ def test_completing_twice_is_harmless(contributor, model):
 
 
 def test_an_empty_file_can_be_uploaded(contributor, model):
-    session = uploads.create_upload(actor=contributor, sha256=sha(b""), size=0)
+    session, _ = uploads.create_upload(actor=contributor, sha256=sha(b""), size=0)
     assert uploads.complete_upload(session).complete
     mv = register(model, contributor, "1.0.0", [("empty", sha(b""))])
     assert mv.artifacts.get().size == 0
@@ -232,14 +232,54 @@ def test_only_contributors_open_uploads(viewer, outsider, model):
 
 def test_open_uploads_per_user_are_bounded(contributor, model, monkeypatch):
     monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 2)
-    uploads.create_upload(actor=contributor, sha256=SHA, size=1)
-    uploads.create_upload(actor=contributor, sha256=SHA, size=1)
-    with pytest.raises(ValidationError):
-        uploads.create_upload(actor=contributor, sha256=SHA, size=1)
+    uploads.create_upload(actor=contributor, sha256=sha(b"1"), size=1)
+    uploads.create_upload(actor=contributor, sha256=sha(b"2"), size=1)
+    with pytest.raises(ValidationError) as refused:
+        uploads.create_upload(actor=contributor, sha256=sha(b"3"), size=1)
+    assert list(refused.value.message_dict) == ["uploads"]
+    assert "2 uploads in progress" in str(refused.value)
+
+
+def test_completed_unattached_uploads_have_their_own_bound(contributor, model, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 1)
+    monkeypatch.setattr(uploads, "MAX_COMPLETED_UPLOADS", 2)
+    first, second = completed(contributor, b"one"), completed(contributor, b"two")
+    with pytest.raises(ValidationError) as refused:
+        uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    assert list(refused.value.message_dict) == ["uploads"]
+    assert "2 completed uploads not attached" in str(refused.value)
+    # Still answered: the completed upload of those bytes, to attach.
+    assert uploads.create_upload(actor=contributor, sha256=sha(b"one"), size=3) == (first, False)
+    uploads.discard_upload(second)
+    assert uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))[1]
+
+
+def test_opening_again_answers_the_furthest_live_session(contributor, maintainer, model):
+    uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    ahead = UploadSession.objects.create(  # left by an earlier version of the server
+        created_by=contributor, sha256=SHA, size=len(DATA), offset=4000, temp_name="x"
+    )
+    assert uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA)) == (ahead, False)
+    done = completed(maintainer)
+    UploadSession.objects.filter(pk=done.pk).update(created_by=contributor)
+    assert uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA)) == (done, False)
+
+
+def test_known_blobs_answer_the_callers_own_completed_uploads(contributor, maintainer, model):
+    done = completed(contributor, b"done")
+    uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))  # not completed
+    shas = [sha(b"done"), SHA]
+    assert uploads.known_blobs(contributor, shas) == [sha(b"done")]
+    assert uploads.known_blobs(maintainer, shas) == []  # same team, another user
+    # Known, so the client names it in files: attaching takes the upload.
+    mv = register(model, contributor, "1.0.0", [("d.bin", sha(b"done"))])
+    assert mv.artifacts.get().blob_id == sha(b"done")
+    assert not UploadSession.objects.filter(pk=done.pk).exists()
+    assert uploads.known_blobs(contributor, shas) == [sha(b"done")]  # now as a stored blob
 
 
 def test_get_upload_hides_other_users_sessions(contributor, maintainer, model):
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=1)
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=1)
     assert uploads.get_upload(contributor, str(session.pk)) == session
     for who, upload_id in ((maintainer, str(session.pk)), (contributor, "nope")):
         with pytest.raises(Http404):
@@ -248,7 +288,7 @@ def test_get_upload_hides_other_users_sessions(contributor, maintainer, model):
 
 def test_expire_uploads_deletes_old_sessions_and_their_bytes(contributor, model):
     old = completed(contributor)
-    fresh = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    fresh, _ = uploads.create_upload(actor=contributor, sha256=sha(b"fresh"), size=len(DATA))
     UploadSession.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - dt.timedelta(hours=25)
     )
@@ -264,7 +304,7 @@ def test_celery_beat_sweeps_expired_uploads_every_hour(contributor, model, setti
 
     entry = settings.CELERY_BEAT_SCHEDULE["expire-uploads"]
     assert (entry["task"], entry["schedule"]) == (expire_uploads.name, 3600)
-    old = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    old, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     UploadSession.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - dt.timedelta(hours=25)
     )
@@ -274,7 +314,7 @@ def test_celery_beat_sweeps_expired_uploads_every_hour(contributor, model, setti
 
 
 def test_remote_storage_writes_parts_and_concatenates_them(contributor, model, s3):
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     send(session, DATA, step=3000)
     parts = f"{session.temp_name}.parts"
     assert len(artifact_storage.listdir(parts)[1]) == 4
@@ -287,7 +327,7 @@ def test_remote_storage_writes_parts_and_concatenates_them(contributor, model, s
 
 
 def test_remote_storage_checksum_mismatch_leaves_nothing(contributor, model, s3):
-    session = uploads.create_upload(actor=contributor, sha256=sha(b"x"), size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=sha(b"x"), size=len(DATA))
     send(session, DATA)
     with pytest.raises(uploads.ChecksumMismatch):
         uploads.complete_upload(session)
@@ -318,6 +358,10 @@ def test_parse_content_range():
         ("bytes=0-9", None),
         (None, "-1"),
         (None, "²"),
+        (None, "9" * 5000),  # past what int() takes
+        (None, "1" * 20),
+        (f"bytes 0-{'9' * 5000}/3", None),
+        ("bytes 0-²/3", None),
         (None, None),
     ):
         with pytest.raises(ValidationError):
@@ -334,7 +378,7 @@ def test_simultaneous_chunks_at_one_offset_append_once(contributor, model, is_po
         pytest.skip("row locks need PostgreSQL")
     from tests.registry.test_concurrency import run_at_once
 
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
 
     def act(index: int) -> str:
         mine = UploadSession.objects.get(pk=session.pk)
@@ -347,6 +391,20 @@ def test_simultaneous_chunks_at_one_offset_append_once(contributor, model, is_po
     results = run_at_once(6, lambda i: i, act)
     assert sorted(results) == ["conflict"] * 5 + ["ok"]
     assert UploadSession.objects.get().offset == 1000
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_opens_of_one_file_make_one_session(contributor, model, is_postgres):
+    if not is_postgres:
+        pytest.skip("row locks need PostgreSQL")
+    from tests.registry.test_concurrency import run_at_once
+
+    def act(index: int) -> bool:
+        return uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))[1]
+
+    assert sorted(run_at_once(6, lambda i: i, act)) == [False] * 5 + [True]
+    assert UploadSession.objects.count() == 1
 
 
 @pytest.mark.concurrency
@@ -371,16 +429,18 @@ def test_two_registrations_attaching_one_upload_both_succeed_once_stored(
 
 def test_expired_sessions_never_lock_an_account_out(contributor, model, monkeypatch):
     monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 3)
-    for _ in range(3):
-        uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
-    with pytest.raises(ValidationError, match="uploads open"):
+    for n in range(3):
+        uploads.create_upload(actor=contributor, sha256=sha(b"%d" % n), size=len(DATA))
+    with pytest.raises(ValidationError, match="uploads in progress"):
         uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     UploadSession.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
-    uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))  # not refused
+    # Not refused, and not the expired session of these bytes either.
+    session, created = uploads.create_upload(actor=contributor, sha256=sha(b"0"), size=len(DATA))
+    assert created and session.offset == 0
 
 
 def test_the_expire_uploads_command_sweeps_old_sessions(contributor, model):
-    old = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    old, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     UploadSession.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - dt.timedelta(hours=25)
     )
@@ -405,7 +465,7 @@ def test_whole_blocks_go_around_the_page_cache_and_the_tail_through_it(
         return written
 
     monkeypatch.setattr(uploads, "_write_direct", spy)
-    session = uploads.create_upload(actor=contributor, sha256=sha(BLOCKS), size=len(BLOCKS))
+    session, _ = uploads.create_upload(actor=contributor, sha256=sha(BLOCKS), size=len(BLOCKS))
     send(session, BLOCKS, step=12_288)
     folder = os.path.dirname(artifact_storage.path(session.temp_name))
     if folder not in uploads._direct_unsupported and hasattr(os, "O_DIRECT"):
@@ -427,7 +487,7 @@ def test_a_file_system_without_o_direct_gets_buffered_writes(contributor, model,
 
     monkeypatch.setattr(uploads.os, "open", refuse_direct)
     monkeypatch.setattr(uploads, "_direct_unsupported", set())
-    session = uploads.create_upload(actor=contributor, sha256=sha(BLOCKS), size=len(BLOCKS))
+    session, _ = uploads.create_upload(actor=contributor, sha256=sha(BLOCKS), size=len(BLOCKS))
     send(session, BLOCKS, step=12_288)
     assert uploads._direct_unsupported == {
         os.path.dirname(artifact_storage.path(session.temp_name))
@@ -438,7 +498,7 @@ def test_a_file_system_without_o_direct_gets_buffered_writes(contributor, model,
 
 
 def test_completion_uses_the_hash_taken_as_the_chunks_came(contributor, model, monkeypatch):
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     send(session, DATA)
 
     def no_read_back(name: str):
@@ -456,7 +516,7 @@ def test_chunks_received_elsewhere_are_hashed_by_reading_them_back(contributor, 
     monkeypatch.setattr(
         artifacts, "hash_durably", lambda name: (read_back.append(name), real(name))[1]
     )
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     for start in range(0, len(DATA), 4000):
         if start == 8000:
             uploads._RunningHash.forget(session)  # this chunk came to another process
@@ -468,7 +528,7 @@ def test_chunks_received_elsewhere_are_hashed_by_reading_them_back(contributor, 
 
 def test_the_running_hash_is_checked_against_the_declared_one(contributor, model):
     other = os.urandom(len(DATA))
-    session = uploads.create_upload(actor=contributor, sha256=sha(other), size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=sha(other), size=len(DATA))
     send(session, DATA)
     with pytest.raises(uploads.ChecksumMismatch):
         uploads.complete_upload(session)
@@ -490,7 +550,7 @@ def test_only_a_chunks_commit_skips_waiting_for_the_wal(contributor, is_postgres
         statements.append((sql, connection.in_atomic_block))
         return execute(sql, params, many, context)
 
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     with connection.execute_wrapper(spy):
         send(session, DATA)
     sets = [(sql, atomic) for sql, atomic in statements if "synchronous_commit" in sql]
@@ -518,7 +578,7 @@ def test_a_request_body_is_received_straight_into_the_buffer_and_never_past_its_
 ):
     """The WSGI input can readinto: only Content-Length bytes are taken from it (what
     follows belongs to the connection's next request)."""
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     wire = io.BytesIO(DATA[:4000] + b"GET /next HTTP/1.1\r\n\r\n")
     assert uploads.write_chunk(session, _put_request(wire, 4000), start=0) == 4000
     assert wire.tell() == 4000
@@ -527,7 +587,7 @@ def test_a_request_body_is_received_straight_into_the_buffer_and_never_past_its_
 
 
 def test_a_body_django_has_started_reading_is_read_through_django(contributor, model):
-    session = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
+    session, _ = uploads.create_upload(actor=contributor, sha256=SHA, size=len(DATA))
     request = _put_request(io.BytesIO(DATA[:4000]), 4000)
     assert request.read(1000) == DATA[:1000]  # through Django: the rest must come that way
     assert uploads.write_chunk(session, request, start=0) == 3000
