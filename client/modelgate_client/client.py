@@ -538,7 +538,9 @@ class Client:
         session = self.request("POST", "/uploads", json={"sha256": sha256, "size": size})
         url = f"{self.api}/uploads/{session['id']}"
         chunk = min(self.chunk_size or session["chunk_size"], session["chunk_size"])
-        offset, failures = session["offset"], 0
+        offset, failures = session["offset"], 0  # a session of this file left earlier resumes
+        if bar is not None:
+            bar.update(offset)
         with open(local, "rb") as fh:
             while offset < size:
                 fh.seek(offset)
@@ -571,7 +573,8 @@ class Client:
                 if bar is not None:
                     bar.update(new - offset)
                 offset = new
-        self.request("POST", f"/uploads/{session['id']}/complete", idempotent=True)
+        if not session["complete"]:
+            self.request("POST", f"/uploads/{session['id']}/complete", idempotent=True)
 
     def register_version(
         self,
@@ -662,6 +665,9 @@ class Client:
                 body.setdefault("code_entry_point", entry)
         # A value JSON cannot carry fails here, naming its field, before any upload.
         body = encoding.plain(body)
+        for key, value in (body["tags"] if isinstance(body.get("tags"), dict) else {}).items():
+            if not isinstance(value, str):
+                raise TypeError(f"tags.{key}: a tag's value is text, got {value!r}")
 
         hashes = {name: sha256_file(local) for name, local in pairs}
         known = self.known_blobs(hashes.values()) if pairs else set()

@@ -161,6 +161,58 @@ def test_an_upload_resumes_after_a_broken_connection(client, tmp_path, monkeypat
     assert puts[3] == ("bytes 200-299/1024" if lost == "request" else "bytes 300-399/1024")
 
 
+def test_a_failed_registration_run_again_resumes_its_upload(client, tmp_path, monkeypatch):
+    """The server answers the upload session left for the same file: the second run
+    sends only the bytes the first did not, and its progress starts where it stands."""
+
+    data = bytes(range(256)) * 4
+    (tmp_path / "weights.bin").write_bytes(data)
+    client.chunk_size, client.retries = 100, 0
+    real_put = client.session.put
+    puts: list[str] = []
+    broken = [True]
+
+    def put(url: str, **kwargs: Any) -> requests.Response:
+        puts.append(kwargs["headers"]["Content-Range"])
+        if len(puts) == 4 and broken:
+            broken.pop()
+            raise requests.ConnectionError("the network is gone")
+        return real_put(url, **kwargs)
+
+    monkeypatch.setattr(client.session, "put", put)
+    files = [tmp_path / "weights.bin"]
+    with pytest.raises(ModelgateError):
+        client.register_version("fraud", "churn", files, version="1.0.0", capture=False)
+    puts.clear()
+    updates: list[int] = []
+    monkeypatch.setattr(client, "_bar", lambda *a, **kw: _Bar(updates))
+    created = client.register_version("fraud", "churn", files, version="1.0.0", capture=False)
+    assert created["artifacts"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert puts[0] == "bytes 300-399/1024" and len(puts) == 8
+    assert sum(updates) == len(data)
+    assert not UploadSession.objects.exists()  # consumed by the version
+
+
+class _Bar:
+    def __init__(self, updates: list[int]) -> None:
+        self.updates = updates
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        self.updates.append(n)
+
+
+def test_a_tag_value_that_is_not_text_fails_before_any_upload(client, model_dir, monkeypatch):
+    monkeypatch.setattr(client, "upload", lambda *a, **kw: pytest.fail("uploaded"))
+    with pytest.raises(TypeError, match="tags.seed"):
+        client.register_version("fraud", "churn", model_dir, tags={"seed": 7}, capture=False)
+
+
 def test_a_stale_offset_resumes_from_the_server(client, tmp_path, monkeypatch):
     """A 409 (the server is elsewhere) makes the client ask where to go on."""
     data = b"x" * 300
