@@ -125,7 +125,7 @@ def create_upload(request: HttpRequest, payload: UploadCreate) -> Status:
 @router.get("/uploads/{upload_id}", response={200: UploadOut, **ERRORS}, url_name="api-upload")
 def get_upload(request: HttpRequest, upload_id: str = UploadId) -> dict[str, Any]:
     """Where an upload stands: resume by sending the bytes from `offset` on."""
-    return _upload_out(uploads.get_upload(request.user, upload_id))
+    return _upload_out(uploads.get_upload(request.user, upload_id, settled=True))
 
 
 @router.delete("/uploads/{upload_id}", response={204: None, **ERRORS}, url_name="api-upload")

@@ -12,11 +12,13 @@ be overridden there.
   about the same gunicorn CPU per registration with 4 workers of 1 thread (7.6-10.4 ms,
   by the machine's load) as with 4 workers of 4 threads (9.4-10.4 ms): the threads of one
   process share its GIL, so they add no CPU for CPU-bound API load, while every thread
-  costs a database connection and, during uploads, a 16 MiB chunk buffer (RSS growth
-  during a 1 GiB upload: 18-20 MiB with 1 thread, 29-47 MiB with 4). Add processes for
-  CPU; raise WEB_THREADS where requests mostly wait (slow clients, remote storage). Each
-  thread keeps its own database connection (CONN_MAX_AGE), so PostgreSQL sees up to
-  WEB_CONCURRENCY x WEB_THREADS connections.
+  costs a database connection and, during uploads, two 16 MiB chunk buffers (RSS growth
+  during a 1 GiB upload: 32 MiB with 1 thread). Add processes for CPU; raise WEB_THREADS
+  where requests mostly wait (slow clients, remote storage). Each thread keeps its own
+  database connection (CONN_MAX_AGE), so PostgreSQL sees up to WEB_CONCURRENCY x
+  WEB_THREADS connections, twice that once uploads have run: a thread that received
+  upload chunks has a writer thread storing them in the background
+  (registry.background_writes), with a connection of its own.
 - Request bodies are read in blocks of up to 1 MiB (config/gunicorn_reads.py): gunicorn
   reads them 1 KiB at a time, which made reading an 8 MiB upload chunk cost ~30 ms.
 - preload_app: Django is imported and set up once, in the master, before the workers

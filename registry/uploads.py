@@ -19,7 +19,10 @@ The protocol (REST endpoints in api/uploads.py; the Python client follows it):
    the client resumes from there. A chunk past the declared size, or not the length the
    Content-Range announces, answers 400; one over ``chunk_size`` 413 (by its
    Content-Length, before it is read); one without a Content-Length (chunked transfer
-   encoding) 411. Answers ``{"offset": new}``. Chunks are written,
+   encoding) 411. Answers ``{"offset": new}``. Under gunicorn with PostgreSQL the answer
+   comes once the offset is advanced, and the chunk is written and committed in the
+   background while the next one arrives (_pipelined); GET, completion and the next chunk
+   wait for that, and a write that fails leaves the offset where it was. Chunks are written,
    not fsynced one by one (that would make the disk the bottleneck): completion verifies
    the SHA-256 of the whole object while it flushes it to disk (side by side; on local
    storage the process that received every chunk in order, as one keep-alive connection
@@ -82,7 +85,7 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from accounts.policy import Action, teams_for, teams_q
-from registry import artifacts
+from registry import artifacts, background_writes
 from registry.models import Artifact, Blob, BlobLocation, UploadSession
 from registry.storage import artifact_storage, is_local
 
@@ -197,10 +200,16 @@ def live_uploads(actor: Any) -> QuerySet[UploadSession]:
     )
 
 
-def get_upload(actor: Any, upload_id: Any) -> UploadSession:
-    """The caller's own session; anybody else's (or none) is 404."""
+def get_upload(actor: Any, upload_id: Any, *, settled: bool = False) -> UploadSession:
+    """The caller's own session; anybody else's (or none) is 404. `settled`: as it stands
+    once the chunks answered so far are stored (a chunk stored in the background holds the
+    session's row until it commits)."""
+    sessions = UploadSession.objects.filter(created_by=actor)
     try:
-        return UploadSession.objects.get(pk=upload_id, created_by=actor)
+        if not settled:
+            return sessions.get(pk=upload_id)
+        with transaction.atomic():
+            return sessions.select_for_update().get(pk=upload_id)
     except (UploadSession.DoesNotExist, ValidationError, ValueError):
         raise Http404("No such upload.") from None
 
@@ -246,7 +255,10 @@ def write_chunk(
         raise ValidationError(
             {"Content-Range": f"TOTAL {total} is not the declared size {session.size}"}
         )
-    if start != session.offset:
+    pipelined = _pipelined(stream)
+    # A chunk stored in the background may still hold the offset back: one that starts
+    # further on is read, then waits for it (the offset's update decides).
+    if start < session.offset or (start > session.offset and not pipelined):
         raise OffsetMismatch(
             f"the upload stands at offset {session.offset}, not {start}: resume from there",
             session.offset,
@@ -264,6 +276,25 @@ def write_chunk(
         raise ValidationError(
             {"Content-Range": f"announces {end - start + 1} bytes but the body has {size}"}
         )
+    if pipelined and _in_buffer(parts):
+        job = background_writes.submit(lambda claimed: _append(session, start, parts, claimed))
+        _hold_buffer(parts, job)
+    else:
+        _append(session, start, parts)
+    session.offset = start + size
+    return session.offset
+
+
+def _append(
+    session: UploadSession,
+    start: int,
+    parts: list[Any],
+    claimed: Callable[[], None] | None = None,
+) -> None:
+    """Advance the offset, then store the chunk and keep the running hash, in one
+    transaction: the row stays locked until the bytes are written, and a failed write
+    leaves the offset where it was. `claimed()` is called once the offset is advanced."""
+    size = sum(len(part) for part in parts)
     hashing = _RunningHash.resume(session, start, parts)
     try:
         with transaction.atomic():
@@ -281,15 +312,35 @@ def write_chunk(
                     f"the upload stands at offset {current.offset}, not {start}: resume from there",
                     current.offset,
                 )
+            if claimed is not None:
+                claimed()
             _store_chunk(session, start, parts)
+            if hashing is not None:
+                # Kept before the commit, so the next chunk (which waits for the row)
+                # finds it; should the commit fail, its offset no longer matches.
+                hashing, kept = None, hashing
+                kept.keep()
     except BaseException:
         if hashing is not None:
             hashing.abandon()
         raise
-    if hashing is not None:
-        hashing.keep()  # committed: the running hash now covers the bytes up to the offset
-    session.offset = start + size
-    return session.offset
+
+
+def _pipelined(stream: Any) -> bool:
+    """Whether this chunk is stored in the background (registry.background_writes): one
+    received from the WSGI server into a buffer of ours (under gunicorn), for a local
+    file, with PostgreSQL, whose row lock makes the next chunk wait for this one's commit.
+    The request then answers once the offset is advanced, and its thread receives the next
+    chunk while this one goes to disk (bench/api.py: a 1 GiB upload, 520 -> 820 MiB/s).
+    Completion, GET and the next chunk all wait for the row, so none sees an offset whose
+    bytes are not written; a write that fails rolls its offset back, and the client, told
+    the offset by the next request, sends the chunk again."""
+    return (
+        isinstance(stream, HttpRequest)
+        and _body_readinto(stream) is not None
+        and connection.vendor == "postgresql"
+        and is_local(artifact_storage)
+    )
 
 
 def _commit_without_waiting_for_the_disk() -> None:
@@ -381,7 +432,7 @@ def _read_chunk(stream: IO[bytes], limit: int) -> list[Any]:
     the large reads are kept as they came: joining them would copy the chunk once more."""
     readinto = _body_readinto(stream)
     if readinto is not None:
-        view = memoryview(_aligned_buffer())[:limit]
+        view = memoryview(_free_buffer())[:limit]
         size = 0
         while size < limit and (n := readinto(view[size:])):
             size += n
@@ -432,13 +483,39 @@ def _body_readinto(stream: Any) -> Callable[[memoryview], int] | None:
     return bounded
 
 
-def _aligned_buffer() -> mmap.mmap:
-    """This thread's page-aligned buffer of CHUNK_SIZE bytes (O_DIRECT needs aligned
-    memory), reused for every chunk it receives."""
-    buffer = getattr(_direct_buffers, "buffer", None)
-    if buffer is None:
-        buffer = _direct_buffers.buffer = mmap.mmap(-1, CHUNK_SIZE)
+def _free_buffer() -> mmap.mmap:
+    """A page-aligned buffer of CHUNK_SIZE bytes (O_DIRECT needs aligned memory) of this
+    thread's, not holding a chunk still to be stored. A thread has two at most: one
+    receives a chunk while the other's goes to disk in the background; one alone serves
+    a thread whose chunks are stored before it answers."""
+    held: list[tuple[mmap.mmap, Any]] = getattr(_direct_buffers, "held", None) or []
+    _direct_buffers.held = held
+    for i, (buffer, job) in enumerate(held):
+        if job is None or job.done.is_set():
+            held[i] = (buffer, None)
+            return buffer
+    if len(held) < 2:
+        held.append((mmap.mmap(-1, CHUNK_SIZE), None))
+        return held[-1][0]
+    buffer, job = held[0]
+    job.done.wait()  # both hold chunks being stored (a claim comes after the write before)
+    held[0] = (buffer, None)
     return buffer
+
+
+def _in_buffer(parts: list[Any]) -> bool:
+    """Whether the chunk was received into one of the buffers (_read_chunk)."""
+    return (
+        len(parts) == 1 and isinstance(parts[0], memoryview) and isinstance(parts[0].obj, mmap.mmap)
+    )
+
+
+def _hold_buffer(parts: list[Any], job: Any) -> None:
+    """The chunk's buffer is not free until `job` has stored it."""
+    held = _direct_buffers.held
+    for i, (buffer, _job) in enumerate(held):
+        if parts[0].obj is buffer:
+            held[i] = (buffer, job)
 
 
 def _part_name(session: UploadSession, start: int) -> str:
@@ -491,12 +568,13 @@ def _write_direct(path: str, start: int, parts: list[Any]) -> int:
     folder = os.path.dirname(path)
     if not flag or start % _DIRECT_ALIGN or not aligned or folder in _direct_unsupported:
         return 0
-    buffer = _aligned_buffer()
+    received = _in_buffer(parts)  # into a buffer already (_read_chunk): nothing to copy
+    buffer = parts[0].obj if received else _free_buffer()
     view = memoryview(buffer)
     try:
         position = 0
-        if len(parts) == 1 and isinstance(parts[0], memoryview) and parts[0].obj is buffer:
-            parts = []  # received into the buffer already (_read_chunk): nothing to copy
+        if received:
+            parts = []
             position = aligned
         for part in parts:
             take = min(len(part), aligned - position)
@@ -534,6 +612,7 @@ def _write_direct(path: str, start: int, parts: list[Any]) -> int:
 
 def complete_upload(session: UploadSession) -> UploadSession:
     """Verify the whole upload against its declared hash; keep it staged for attaching."""
+    session = get_upload(session.created_by_id, session.pk, settled=True)
     if session.complete:
         return session
     if session.offset != session.size:

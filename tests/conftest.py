@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 
 from accounts.models import Membership, Team, User
-from registry import services
+from registry import background_writes, services
 from registry.metadata import clean_version_metadata
 from registry.models import ModelVersion, RegisteredModel
 
@@ -103,6 +103,14 @@ def _test_settings(tmp_path: Path, settings: Any) -> None:
     # them as production does (`make prod`) is tested in tests/registry/test_topology.py.
     settings.WHITENOISE_AUTOREFRESH = True
     settings.STORAGES = local_storages(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _background_writer_disconnected() -> Iterator[None]:
+    """Chunks stored in the background (registry.background_writes) leave no connection
+    open: the test database is flushed, and finally dropped, after the test."""
+    yield
+    background_writes.close_connection()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -573,6 +573,7 @@ def _put_request(body: io.BytesIO, length: int) -> WSGIRequest:
     return WSGIRequest(environ)
 
 
+@pytest.mark.django_db(transaction=True)  # on PostgreSQL, stored by a writer thread
 def test_a_request_body_is_received_straight_into_the_buffer_and_never_past_its_length(
     contributor, model
 ):
@@ -582,6 +583,7 @@ def test_a_request_body_is_received_straight_into_the_buffer_and_never_past_its_
     wire = io.BytesIO(DATA[:4000] + b"GET /next HTTP/1.1\r\n\r\n")
     assert uploads.write_chunk(session, _put_request(wire, 4000), start=0) == 4000
     assert wire.tell() == 4000
+    assert uploads.get_upload(contributor, session.pk, settled=True).offset == 4000
     with open(artifact_storage.path(session.temp_name), "rb") as fh:
         assert fh.read() == DATA[:4000]
 
