@@ -449,12 +449,13 @@ def test_a_chunked_transfer_encoding_answers_411(world, writer):
     assert UploadSession.objects.get().offset == 0
 
 
-def test_a_chunk_is_raw_bytes_whatever_its_content_type(world, writer):
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
+def test_a_chunk_is_raw_bytes_whatever_its_content_type(world, writer, content_type):
     upload_id = writer.post("/uploads", {"sha256": SHA, "size": len(DATA)}).json()["id"]
     response = writer.client.put(
         f"{API}/uploads/{upload_id}?offset=0",
         data=DATA,
-        content_type="application/octet-stream",
+        content_type=content_type,
         headers=writer.headers,
     )
     assert response.json() == {"offset": len(DATA)}
